@@ -1,0 +1,117 @@
+"""The Vendor QA Portal application factory."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from sqlalchemy import event
+
+from app.config import BASE_DIR, load_config
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        static_folder=str(BASE_DIR / "static"),
+        template_folder=str(BASE_DIR / "templates"),
+        instance_path=str(BASE_DIR / "instance"),
+    )
+    app.config.from_mapping(load_config(config))
+    register_extensions(app)
+    register_security(app)
+    register_blueprints(app)
+    register_errors(app)
+    register_templates(app)
+    register_cli(app)
+    if not app.debug and not app.testing:
+        logging.basicConfig(level=logging.INFO)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from flask_bootstrap import Bootstrap5
+
+    from app.extensions import csrf, db, limiter, login_manager, migrate
+
+    db.init_app(app)
+    with app.app_context():
+        _configure_engine(db.engine)
+    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    Bootstrap5(app)
+
+
+def _configure_engine(engine) -> None:
+    """SQLite: enforce foreign keys, WAL, a busy timeout, and let SQLAlchemy (not the
+    driver) open transactions so savepoints work."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        connection.exec_driver_sql("BEGIN")
+
+
+def register_security(app: Flask) -> None:
+    from app.auth.services import configure_login
+    from app.security import headers
+    from app.security.access import enforce_access
+
+    headers.init_app(app)
+    configure_login(app)
+    app.before_request(enforce_access)
+
+
+def register_blueprints(app: Flask) -> None:
+    from app.api import bp as api_bp
+    from app.auth.routes import bp as auth_bp
+    from app.extensions import csrf
+    from app.main.routes import bp as main_bp
+    from app.vendors.routes import bp as vendors_bp
+
+    for bp in (main_bp, auth_bp, vendors_bp, api_bp):
+        app.register_blueprint(bp)
+    _register_area_blueprints(app)
+    csrf.exempt(api_bp)  # the API authenticates by bearer token, never by cookie
+
+
+def _register_area_blueprints(app: Flask) -> None:
+    from app.audit.routes import bp as audit_bp
+    from app.labels.routes import bp as labels_bp
+    from app.tokens.routes import bp as tokens_bp
+    from app.users.routes import bp as users_bp
+
+    for bp in (users_bp, labels_bp, tokens_bp, audit_bp):
+        app.register_blueprint(bp)
+
+
+def register_errors(app: Flask) -> None:
+    from app.errors import init_app
+
+    init_app(app)
+
+
+def register_templates(app: Flask) -> None:
+    from app.templating import init_app
+
+    init_app(app)
+
+
+def register_cli(app: Flask) -> None:
+    from app.cli import init_app
+
+    init_app(app)

@@ -1,0 +1,1 @@
+"""The audit trail: `record()` in services, `verify_chain()` for `flask audit verify`."""

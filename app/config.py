@@ -1,0 +1,165 @@
+"""Configuration read from the environment (DESIGN §8).
+
+`APP_ENV` picks the class: `production` (the default), `development` or `testing`.
+Production refuses to start without a strong `SECRET_KEY` or with debug on;
+development keeps a generated secret in `instance/` so sessions survive restarts.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import holidays
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = BASE_DIR / "instance"
+
+WEAK_SECRETS = {"", "dev", "secret", "changeme", "change-me", "development", "test"}
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a configuration the portal can run with."""
+
+
+class Config:
+    APP_ENV = "production"
+    DEBUG = False
+    TESTING = False
+
+    SQLALCHEMY_DATABASE_URI = f"sqlite:///{INSTANCE_DIR / 'portal.db'}"
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    SECRET_KEY: str | None = None
+    REDIS_URL: str | None = None
+    UPLOAD_DIR = str(INSTANCE_DIR / "uploads")
+    QA_HOLIDAY_COUNTRY = "US"
+
+    # Sessions: signed cookies, validated against each user's session token.
+    SESSION_COOKIE_NAME = "vqa_session"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = True
+    PERMANENT_SESSION_LIFETIME = 8 * 3600
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = True
+
+    WTF_CSRF_TIME_LIMIT = 8 * 3600
+    MAX_CONTENT_LENGTH = 64 * 1024 * 1024
+
+    # Argon2id parameters (RFC 9106 second recommended option); hashes made with
+    # other parameters are upgraded at the next successful login.
+    ARGON2_TIME_COST = 3
+    ARGON2_MEMORY_COST = 64 * 1024
+    ARGON2_PARALLELISM = 4
+
+    LOGIN_RATE_LIMIT = "10 per minute;50 per hour"
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+
+    BOOTSTRAP_SERVE_LOCAL = True
+    PAGE_SIZE = 25
+
+
+class DevelopmentConfig(Config):
+    APP_ENV = "development"
+    DEBUG = True
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_SECURE = False
+
+
+class TestingConfig(Config):
+    APP_ENV = "testing"
+    TESTING = True
+    # Functional tests post forms directly; one test turns CSRF back on to prove it works.
+    WTF_CSRF_ENABLED = False
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_SECURE = False
+    SECRET_KEY = "testing-secret-key-that-is-long-enough-for-checks"  # noqa: S105
+    # Cheap hashes keep the suite fast; production parameters are checked separately.
+    ARGON2_TIME_COST = 1
+    ARGON2_MEMORY_COST = 1024
+    ARGON2_PARALLELISM = 1
+
+
+CONFIGS = {
+    "production": Config,
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+}
+
+
+def _normalise_database_url(url: str) -> str:
+    """Accept the common `postgres://` and `postgresql://` spellings and use psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _development_secret() -> str:
+    """A secret generated once per checkout and kept in `instance/`."""
+    path = INSTANCE_DIR / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+def load_config(overrides: dict | None = None) -> dict:
+    """Build the settings dict for `create_app` from `APP_ENV`, the environment and overrides."""
+    overrides = dict(overrides or {})
+    env_name = overrides.get("APP_ENV") or os.environ.get("APP_ENV", "production")
+    if env_name not in CONFIGS:
+        raise ConfigError(f"APP_ENV must be one of {', '.join(CONFIGS)}, not {env_name!r}")
+    cls = CONFIGS[env_name]
+    settings = {key: getattr(cls, key) for key in dir(cls) if key.isupper()}
+
+    env = os.environ
+    if env.get("DATABASE_URL"):
+        settings["SQLALCHEMY_DATABASE_URI"] = _normalise_database_url(env["DATABASE_URL"])
+    if env.get("SECRET_KEY"):
+        settings["SECRET_KEY"] = env["SECRET_KEY"]
+    if env.get("REDIS_URL"):
+        settings["REDIS_URL"] = env["REDIS_URL"]
+    if env.get("UPLOAD_DIR"):
+        settings["UPLOAD_DIR"] = env["UPLOAD_DIR"]
+    if env.get("QA_HOLIDAY_COUNTRY"):
+        settings["QA_HOLIDAY_COUNTRY"] = env["QA_HOLIDAY_COUNTRY"].upper()
+    if env.get("FLASK_DEBUG") and env["FLASK_DEBUG"] not in ("0", "false", "False"):
+        settings["DEBUG"] = True
+
+    settings.update(overrides)
+    settings["SQLALCHEMY_DATABASE_URI"] = _normalise_database_url(
+        settings["SQLALCHEMY_DATABASE_URI"]
+    )
+    if settings.get("REDIS_URL") and settings["RATELIMIT_STORAGE_URI"] == "memory://":
+        settings["RATELIMIT_STORAGE_URI"] = settings["REDIS_URL"]
+
+    if env_name == "development" and not settings.get("SECRET_KEY"):
+        settings["SECRET_KEY"] = _development_secret()
+    _validate(settings, env_name)
+    return settings
+
+
+def _validate(settings: dict, env_name: str) -> None:
+    if env_name == "production":
+        secret = settings.get("SECRET_KEY") or ""
+        if secret.lower() in WEAK_SECRETS or len(secret) < MIN_SECRET_LENGTH:
+            raise ConfigError(
+                f"SECRET_KEY must be set to a random value of at least {MIN_SECRET_LENGTH} "
+                "characters in production (e.g. python -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))')"
+            )
+        if settings.get("DEBUG"):
+            raise ConfigError("debug mode must not be enabled in production")
+    if not settings.get("SECRET_KEY"):
+        raise ConfigError("SECRET_KEY is not set")
+    country = settings.get("QA_HOLIDAY_COUNTRY")
+    if country not in holidays.list_supported_countries():
+        raise ConfigError(f"QA_HOLIDAY_COUNTRY {country!r} is not a supported country code")

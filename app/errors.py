@@ -1,0 +1,124 @@
+"""Domain errors raised by services, and the HTTP error pages (HTML or JSON)."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+
+class DomainError(Exception):
+    """Base for errors that services raise and both pages and API translate."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, details: list | dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class NotAllowed(DomainError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+
+
+class ValidationFailed(DomainError):
+    status = 422
+    code = "invalid"
+
+
+def wants_json() -> bool:
+    if request.blueprint == "api" or request.path.startswith("/api/"):
+        return True
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "application/json" and (
+        request.accept_mimetypes["application/json"] > request.accept_mimetypes["text/html"]
+    )
+
+
+def error_body(code: str, message: str, details=None) -> dict:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    422: "invalid",
+    429: "too_many_requests",
+    500: "server_error",
+}
+_TITLES = {
+    400: "Bad request",
+    401: "Sign-in required",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Too large",
+    422: "Invalid input",
+    429: "Too many requests",
+    500: "Something went wrong",
+}
+
+
+def _respond(status: int, message: str, details=None, code: str | None = None):
+    code = code or _CODES.get(status, "error")
+    if wants_json():
+        return jsonify(error_body(code, message, details)), status
+    template = f"errors/{status}.html" if status in (403, 404, 500) else "errors/generic.html"
+    return (
+        render_template(
+            template, status=status, title=_TITLES.get(status, "Error"), message=message
+        ),
+        status,
+    )
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def _domain(err: DomainError):
+        return _respond(err.status, err.message, err.details, err.code)
+
+    @app.errorhandler(CSRFError)
+    def _csrf(err: CSRFError):
+        return _respond(400, "The form expired or was sent from elsewhere; reload and retry.")
+
+    @app.errorhandler(HTTPException)
+    def _http(err: HTTPException):
+        status = err.code or 500
+        response = _respond(status, err.description or _TITLES.get(status, "Error"))
+        if status == 405 and err.valid_methods:
+            body, code = response
+            return body, code, {"Allow": ", ".join(err.valid_methods)}
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception):
+        if isinstance(err, HTTPException):
+            return _http(err)
+        app.logger.exception("unhandled error")
+        from app.extensions import db
+
+        db.session.rollback()
+        return _respond(500, InternalServerError.description)

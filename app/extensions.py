@@ -1,0 +1,16 @@
+"""Extension instances, unbound; `create_app` binds them with `init_app`."""
+
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf import CSRFProtect
+
+from app.database import Base, Session
+
+db = SQLAlchemy(model_class=Base, session_options={"class_": Session})
+migrate = Migrate()
+login_manager = LoginManager()
+csrf = CSRFProtect()
+limiter = Limiter(key_func=get_remote_address, default_limits=[])

@@ -1,0 +1,1 @@
+"""Access rules: roles, declared route policies, tenant scoping, passwords and tokens."""

@@ -1,0 +1,128 @@
+"""Declared access policies, enforced for every request in one place.
+
+Every endpoint must declare who may reach it, either on the view
+(`@access(...)`) or for a whole blueprint (`blueprint_policy(bp, ...)`). An
+endpoint without a policy is refused at run time, and a test walks
+`app.url_map` so that none ships without one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from flask import Blueprint, Flask, abort, current_app, g, redirect, request, url_for
+from flask_login import current_user
+
+from app.security.roles import PAGE_ROLES
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Who may reach an endpoint.
+
+    kind: `public` (anyone), `page` (a signed-in person in `roles`), or `api`
+    (a bearer token whose user is in `roles` and whose scopes include `scope`).
+    """
+
+    kind: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+    scope: str | None = None
+
+    def describe(self) -> str:
+        who = ", ".join(sorted(self.roles)) if self.roles else "anyone"
+        if self.kind == "api":
+            return f"api[{self.scope}]: {who}"
+        return f"{self.kind}: {who}"
+
+
+PUBLIC = Policy("public")
+
+
+def signed_in(*roles: str) -> Policy:
+    """A signed-in person with one of `roles` (any page role when none are given)."""
+    return Policy("page", frozenset(roles or PAGE_ROLES))
+
+
+def api(scope: str, *roles: str) -> Policy:
+    """A bearer token with `scope`, whose user has one of `roles` (any role when none)."""
+    from app.security.roles import ROLES
+
+    return Policy("api", frozenset(roles or ROLES), scope)
+
+
+_BLUEPRINT_POLICIES: dict[str, Policy] = {}
+# Endpoints of third-party blueprints (static files) that are public by nature.
+_PUBLIC_ENDPOINTS = {"static", "bootstrap.static"}
+
+
+def access(policy: Policy) -> Callable:
+    """Declare the policy of one view."""
+
+    def decorate(view: Callable) -> Callable:
+        view.access_policy = policy  # type: ignore[attr-defined]
+        return view
+
+    return decorate
+
+
+def blueprint_policy(bp: Blueprint, policy: Policy) -> None:
+    """Declare the default policy of every view of `bp` (a view may narrow it)."""
+    _BLUEPRINT_POLICIES[bp.name] = policy
+
+
+def policy_for(app: Flask, endpoint: str) -> Policy | None:
+    if endpoint in _PUBLIC_ENDPOINTS:
+        return PUBLIC
+    view = app.view_functions.get(endpoint)
+    policy = getattr(view, "access_policy", None)
+    if policy is not None:
+        return policy
+    blueprint = endpoint.rpartition(".")[0]
+    return _BLUEPRINT_POLICIES.get(blueprint) if blueprint else None
+
+
+# Pages a user who must change their password may still reach.
+_PASSWORD_CHANGE_ALLOWED = {"auth.change_password", "auth.logout"}
+
+
+def enforce_access():
+    """`before_request` hook: apply the endpoint's policy."""
+    endpoint = request.endpoint
+    if endpoint is None:  # no route matched; the 404/405 handler answers
+        return None
+    policy = policy_for(current_app, endpoint)
+    if policy is None:
+        current_app.logger.error("endpoint %s has no access policy; refusing", endpoint)
+        abort(403)
+    if policy.kind == "public":
+        return None
+    if policy.kind == "api":
+        return _enforce_api(policy)
+    return _enforce_page(policy, endpoint)
+
+
+def _enforce_page(policy: Policy, endpoint: str):
+    from app.extensions import login_manager
+
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    if current_user.role not in policy.roles:
+        abort(403)
+    if current_user.must_change_password and endpoint not in _PASSWORD_CHANGE_ALLOWED:
+        return redirect(url_for("auth.change_password"))
+    return None
+
+
+def _enforce_api(policy: Policy):
+    from app.api.errors import api_error
+
+    token = getattr(g, "api_token", None)
+    if token is None or not current_user.is_authenticated:
+        message = getattr(g, "api_auth_error", None) or "a bearer token is required"
+        return api_error(401, "unauthorized", message)
+    if policy.scope not in (token.scopes or []):
+        return api_error(403, "forbidden", f"this token lacks the {policy.scope!r} scope")
+    if current_user.role not in policy.roles:
+        return api_error(403, "forbidden", "your role may not do this")
+    return None

@@ -1,0 +1,14 @@
+"""/users: user administration (admin only)."""
+
+from flask import Blueprint, render_template
+
+from app.security.access import blueprint_policy, signed_in
+from app.security.roles import ROLE_ADMIN
+
+bp = Blueprint("users", __name__, url_prefix="/users")
+blueprint_policy(bp, signed_in(ROLE_ADMIN))
+
+
+@bp.get("/")
+def index():
+    return render_template("errors/generic.html", status=200, title="Users", message="")

@@ -1,0 +1,179 @@
+"""Test set-up: one database per run (SQLite file, or a fresh PostgreSQL database when
+TEST_DATABASE_URL points at a server), built by the real migrations; one rolled-back
+transaction per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+
+from app import create_app
+from app.database import Session
+from app.extensions import db, limiter
+
+TEST_PASSWORD = "correct horse battery staple"
+
+
+def _server_url(url: str, database: str) -> sa.URL:
+    return sa.make_url(url).set(database=database)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        path = Path(tmp_path_factory.mktemp("db")) / "test.db"
+        yield f"sqlite:///{path}"
+        return
+    name = f"vqa_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(_server_url(base, "postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield _server_url(base, name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+class FreshContextClient(FlaskClient):
+    """Each request gets its own app context (fresh `g` and database session), as in
+    production; otherwise requests would share the test's context and its caches."""
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def app(database_url, tmp_path_factory):
+    app = create_app(
+        {
+            "APP_ENV": "testing",
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "RATELIMIT_STORAGE_URI": "memory://",
+            "UPLOAD_DIR": str(tmp_path_factory.mktemp("uploads")),
+        }
+    )
+    app.test_client_class = FreshContextClient
+    with app.app_context():
+        upgrade()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _transaction(request, app):
+    """Run each test inside a transaction that is rolled back afterwards.
+
+    Tests marked `committing` (real concurrent connections) manage their own data.
+    """
+    with app.app_context():
+        limiter.reset()
+        if request.node.get_closest_marker("committing"):
+            yield
+            return
+        connection = db.engine.connect()
+        outer = connection.begin()
+        original = db.session
+        db.session = db._make_scoped_session(
+            {
+                "bind": connection,
+                "join_transaction_mode": "create_savepoint",
+                "class_": Session,
+            }
+        )
+        try:
+            yield
+        finally:
+            db.session.remove()
+            db.session = original
+            outer.rollback()
+            connection.close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class AuthActions:
+    def __init__(self, client):
+        self._client = client
+
+    def login(self, user_or_email, password: str = TEST_PASSWORD):
+        email = getattr(user_or_email, "email", user_or_email)
+        return self._client.post(
+            "/auth/login", data={"email": email, "password": password}, follow_redirects=False
+        )
+
+    def logout(self):
+        return self._client.post("/auth/logout")
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)
+
+
+@pytest.fixture
+def make_user():
+    """Create a user of a role (with a vendor for vendor roles)."""
+    from tests.factories import UserFactory, VendorFactory
+
+    def make(role: str, vendor=None, **kwargs):
+        if role in ("vendor_lead", "vendor_viewer") and vendor is None:
+            vendor = VendorFactory()
+        return UserFactory(role=role, vendor=vendor, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def login_as(client, auth, make_user):
+    """Sign the test client in as a new user of `role`; returns the user."""
+
+    def do(role: str, vendor=None, **kwargs):
+        user = make_user(role, vendor, **kwargs)
+        response = auth.login(user)
+        assert response.status_code == 302, response.data[:500]
+        return user
+
+    return do
+
+
+@pytest.fixture
+def api_client(client):
+    """Call the API with a bearer token for a user: api_client(user).get(...)."""
+    from app.tokens.services import create_token
+
+    class Api:
+        def __init__(self, token: str):
+            self.headers = {"Authorization": f"Bearer {token}"}
+
+        def __getattr__(self, method):
+            def call(path, **kwargs):
+                headers = {**self.headers, **kwargs.pop("headers", {})}
+                return getattr(client, method)(path, headers=headers, **kwargs)
+
+            return call
+
+    def make(user, scopes=None):
+        _, plain = create_token(user, name="test", scopes=scopes)
+        db.session.commit()
+        return Api(plain)
+
+    return make

@@ -1,0 +1,83 @@
+"""factory_boy factories for the models tests need."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import factory
+from factory.alchemy import SQLAlchemyModelFactory
+
+from app.extensions import db
+from app.models import Label, User, Vendor, VendorContract
+from app.security.passwords import hash_password
+from tests.conftest import TEST_PASSWORD
+
+_HASHES: dict[str, str] = {}
+
+
+def _password_hash(password: str) -> str:
+    if password not in _HASHES:
+        _HASHES[password] = hash_password(password)
+    return _HASHES[password]
+
+
+class BaseFactory(SQLAlchemyModelFactory):
+    class Meta:
+        abstract = True
+        sqlalchemy_session_factory = lambda: db.session  # noqa: E731
+        sqlalchemy_session_persistence = "flush"
+
+
+class VendorFactory(BaseFactory):
+    class Meta:
+        model = Vendor
+
+    code = factory.Sequence(lambda n: f"VEN{n:03d}")
+    name = factory.LazyAttribute(lambda o: f"{o.code.title()} Services")
+    sites = factory.LazyFunction(lambda: ["Manila", "Cebu"])
+    markets = factory.LazyFunction(lambda: ["US", "PH"])
+    time_zone = "Asia/Manila"
+    holiday_country = "PH"
+    active = True
+
+
+class ContractFactory(BaseFactory):
+    class Meta:
+        model = VendorContract
+
+    vendor = factory.SubFactory(VendorFactory)
+    effective_month = date(2026, 1, 1)
+    accuracy_target = 0.95
+    critical_error_cap = 0.02
+    dispute_window_days = 5
+    penalty_tiers = factory.LazyFunction(
+        lambda: [{"metric": "overall_accuracy", "from": 0.0, "to": 0.9, "pct": -5.0}]
+    )
+    time_zone = "Asia/Manila"
+    holiday_country = "PH"
+
+
+class LabelFactory(BaseFactory):
+    class Meta:
+        model = Label
+
+    code = factory.Sequence(lambda n: f"LBL-{n:04d}")
+    name = factory.Sequence(lambda n: f"Label {n}")
+    policy_area = "listing"
+    typical_severity = "major"
+    active = True
+
+
+class UserFactory(BaseFactory):
+    class Meta:
+        model = User
+
+    email = factory.Sequence(lambda n: f"user{n}@example.test")
+    name = factory.Sequence(lambda n: f"User {n}")
+    role = "qa_inspector"
+    vendor = None
+    time_zone = "UTC"
+    active = True
+    password_hash = factory.LazyAttribute(
+        lambda o: None if o.role == "integration" else _password_hash(TEST_PASSWORD)
+    )
