@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask
+from flask import Flask, has_request_context, request
 from sqlalchemy import event
 
 from app.config import BASE_DIR, load_config
@@ -46,7 +46,9 @@ def register_extensions(app: Flask) -> None:
 
 def _configure_engine(engine) -> None:
     """SQLite: enforce foreign keys, WAL, a busy timeout, and let SQLAlchemy (not the
-    driver) open transactions so savepoints work."""
+    driver) open transactions so savepoints work. Transactions of requests that write
+    take the write lock up front (BEGIN IMMEDIATE): a deferred transaction that read
+    first would fail, not wait, when another writer committed in between."""
     if engine.dialect.name != "sqlite":
         return
 
@@ -63,7 +65,8 @@ def _configure_engine(engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN")
+        reading = has_request_context() and request.method in ("GET", "HEAD", "OPTIONS")
+        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
 
 def register_security(app: Flask) -> None:
@@ -74,6 +77,13 @@ def register_security(app: Flask) -> None:
     headers.init_app(app)
     configure_login(app)
     app.before_request(enforce_access)
+    if app.config.get("TRUSTED_PROXIES"):
+        # Behind a load balancer the client address (the login rate-limit key) is in
+        # X-Forwarded-For; trust exactly as many hops as the operator says are ours.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -24,6 +24,17 @@ def _fail(message: str, code: int = 1):
     sys.exit(code)
 
 
+def _describe(err: DomainError) -> str:
+    """The error's message; when it is one of the per-field details, every detail with
+    its field name (`password: Use at least 12 characters.`), so nothing is left unsaid."""
+    raw = err.details if isinstance(err.details, list) else [err.details]
+    details = [d for d in raw if isinstance(d, dict) and d.get("field") and d.get("message")]
+    named = [f"{d['field']}: {d['message']}" for d in details]
+    if named and any(d.get("message") == err.message for d in details):
+        return "; ".join(named)
+    return err.message
+
+
 @users_cli.command("create")
 @click.option("--email", required=True)
 @click.option("--role", required=True, type=click.Choice(ROLES))
@@ -57,7 +68,7 @@ def users_create(email, role, vendor_code, name, time_zone):
         db.session.commit()
     except DomainError as err:
         db.session.rollback()
-        _fail(err.message)
+        _fail(_describe(err))
     click.echo(f"created {user.role} {user.email} (id {user.id})")
 
 
@@ -77,7 +88,7 @@ def tokens_create(email, scopes, name):
         db.session.commit()
     except DomainError as err:
         db.session.rollback()
-        _fail(err.message)
+        _fail(_describe(err))
     click.echo(
         f"# token {token.prefix}… for {user.email}, scopes: {' '.join(token.scopes)}", err=True
     )

@@ -18,6 +18,10 @@ INSTANCE_DIR = BASE_DIR / "instance"
 
 WEAK_SECRETS = {"", "dev", "secret", "changeme", "change-me", "development", "test"}
 MIN_SECRET_LENGTH = 32
+# A long secret made of a handful of characters ("aaaa…", "abab…") is still guessable.
+MIN_SECRET_DISTINCT_CHARS = 10
+# The values Flask itself reads as "debug off" (flask.helpers.get_debug_flag).
+_FALSE_FLAGS = {"", "0", "false", "no"}
 
 
 class ConfigError(RuntimeError):
@@ -29,11 +33,12 @@ class Config:
     DEBUG = False
     TESTING = False
 
-    SQLALCHEMY_DATABASE_URI = f"sqlite:///{INSTANCE_DIR / 'portal.db'}"
+    # None: a SQLite file under instance/ (see load_config), so a fresh checkout runs as is.
+    SQLALCHEMY_DATABASE_URI: str | None = None
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
     SECRET_KEY: str | None = None
     REDIS_URL: str | None = None
-    UPLOAD_DIR = str(INSTANCE_DIR / "uploads")
+    UPLOAD_DIR: str | None = None  # None: instance/uploads
     QA_HOLIDAY_COUNTRY = "US"
 
     # Sessions: signed cookies, validated against each user's session token.
@@ -56,6 +61,8 @@ class Config:
     ARGON2_PARALLELISM = 4
 
     LOGIN_RATE_LIMIT = "10 per minute;50 per hour"
+    # Proxies (load balancers) in front of the portal whose X-Forwarded-For is trusted.
+    TRUSTED_PROXIES = 0
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
 
@@ -99,22 +106,44 @@ def _normalise_database_url(url: str) -> str:
     return url
 
 
+def _default_database_url() -> str:
+    """A SQLite file under `instance/`; the folder is not in version control, so make it
+    (SQLite cannot create the folder of its database file)."""
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{INSTANCE_DIR / 'portal.db'}"
+
+
 def _development_secret() -> str:
     """A secret generated once per checkout and kept in `instance/`."""
     path = INSTANCE_DIR / "secret_key"
     if path.exists():
-        return path.read_text().strip()
+        value = path.read_text().strip()
+        if value:
+            return value
     INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
     value = secrets.token_urlsafe(48)
-    path.write_text(value)
+    # Created owner-only from the start, never readable by others even for a moment.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
     path.chmod(0o600)
     return value
+
+
+def _hop_count(value: str) -> int:
+    try:
+        hops = int(value)
+    except ValueError:
+        hops = -1
+    if not 0 <= hops <= 5:
+        raise ConfigError(f"TRUSTED_PROXIES must be a number of proxies from 0 to 5, not {value!r}")
+    return hops
 
 
 def load_config(overrides: dict | None = None) -> dict:
     """Build the settings dict for `create_app` from `APP_ENV`, the environment and overrides."""
     overrides = dict(overrides or {})
-    env_name = overrides.get("APP_ENV") or os.environ.get("APP_ENV", "production")
+    env_name = overrides.get("APP_ENV") or os.environ.get("APP_ENV") or "production"
     if env_name not in CONFIGS:
         raise ConfigError(f"APP_ENV must be one of {', '.join(CONFIGS)}, not {env_name!r}")
     cls = CONFIGS[env_name]
@@ -131,14 +160,20 @@ def load_config(overrides: dict | None = None) -> dict:
         settings["UPLOAD_DIR"] = env["UPLOAD_DIR"]
     if env.get("QA_HOLIDAY_COUNTRY"):
         settings["QA_HOLIDAY_COUNTRY"] = env["QA_HOLIDAY_COUNTRY"].upper()
-    if env.get("FLASK_DEBUG") and env["FLASK_DEBUG"] not in ("0", "false", "False"):
+    if env.get("TRUSTED_PROXIES"):
+        settings["TRUSTED_PROXIES"] = _hop_count(env["TRUSTED_PROXIES"])
+    if env.get("FLASK_DEBUG", "").strip().lower() not in _FALSE_FLAGS:
         settings["DEBUG"] = True
 
     settings.update(overrides)
     settings["SQLALCHEMY_DATABASE_URI"] = _normalise_database_url(
-        settings["SQLALCHEMY_DATABASE_URI"]
+        settings.get("SQLALCHEMY_DATABASE_URI") or _default_database_url()
     )
-    if settings.get("REDIS_URL") and settings["RATELIMIT_STORAGE_URI"] == "memory://":
+    if not settings.get("UPLOAD_DIR"):
+        settings["UPLOAD_DIR"] = str(INSTANCE_DIR / "uploads")
+    # Several workers must share one count of login attempts; an explicit storage
+    # given by the caller (tests) wins.
+    if settings.get("REDIS_URL") and "RATELIMIT_STORAGE_URI" not in overrides:
         settings["RATELIMIT_STORAGE_URI"] = settings["REDIS_URL"]
 
     if env_name == "development" and not settings.get("SECRET_KEY"):
@@ -150,7 +185,11 @@ def load_config(overrides: dict | None = None) -> dict:
 def _validate(settings: dict, env_name: str) -> None:
     if env_name == "production":
         secret = settings.get("SECRET_KEY") or ""
-        if secret.lower() in WEAK_SECRETS or len(secret) < MIN_SECRET_LENGTH:
+        if (
+            secret.lower() in WEAK_SECRETS
+            or len(secret) < MIN_SECRET_LENGTH
+            or len(set(secret)) < MIN_SECRET_DISTINCT_CHARS
+        ):
             raise ConfigError(
                 f"SECRET_KEY must be set to a random value of at least {MIN_SECRET_LENGTH} "
                 "characters in production (e.g. python -c 'import secrets; "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from app.extensions import db
 from app.models import (
@@ -45,8 +46,16 @@ def admin_overview() -> dict:
         "labels_retired": db.session.scalar(
             sa.select(sa.func.count()).select_from(Label).where(sa.not_(Label.active))
         ),
+        # The same "active" as the token list the card links to: a token that works now.
         "tokens_active": db.session.scalar(
-            sa.select(sa.func.count()).select_from(ApiToken).where(ApiToken.revoked_at.is_(None))
+            sa.select(sa.func.count())
+            .select_from(ApiToken)
+            .join(ApiToken.user)
+            .where(
+                ApiToken.revoked_at.is_(None),
+                sa.or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > datetime.now(UTC)),
+                User.active,
+            )
         ),
         "recent_events": db.session.scalars(
             sa.select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(8)
@@ -54,16 +63,34 @@ def admin_overview() -> dict:
     }
 
 
+def _this_month() -> tuple[datetime, datetime]:
+    """The current calendar month in UTC, as [start, end): the vendor-month of DESIGN §3."""
+    start = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = (
+        start.replace(year=start.year + 1, month=1)
+        if start.month == 12
+        else start.replace(month=start.month + 1)
+    )
+    return start, end
+
+
 def vendor_rows(user: User) -> list[dict]:
-    """Each visible vendor with its contract in force this month and decision counts."""
-    today = datetime.now(UTC).date().replace(day=1)
+    """Each visible vendor with its contract in force this month and this month's counts."""
+    start, end = _this_month()
+    today = start.date()
     vendors = db.session.scalars(
-        scoped(sa.select(Vendor).where(Vendor.active), Vendor, user).order_by(Vendor.code)
+        scoped(sa.select(Vendor).where(Vendor.active), Vendor, user)
+        .options(selectinload(Vendor.contracts))  # one query, not one per vendor
+        .order_by(Vendor.code)
     ).all()
+    # This month only: counting every decision ever received would read the whole table
+    # on each visit; (vendor_id, decided_at) is indexed.
     counts = dict(
         db.session.execute(
             scoped(
-                sa.select(Decision.vendor_id, sa.func.count()).group_by(Decision.vendor_id),
+                sa.select(Decision.vendor_id, sa.func.count())
+                .where(Decision.decided_at >= start, Decision.decided_at < end)
+                .group_by(Decision.vendor_id),
                 Decision,
                 user,
             )
@@ -106,7 +133,8 @@ def inspector_queue_count(user: User) -> int:
 
 def vendor_home(user: User) -> dict:
     vendor = user.vendor
-    today = datetime.now(UTC).date().replace(day=1)
+    start, end = _this_month()
+    today = start.date()
     team = db.session.scalars(
         sa.select(User).where(User.vendor_id == vendor.id, User.active).order_by(User.name)
     ).all()
@@ -121,6 +149,12 @@ def vendor_home(user: User) -> dict:
         "contracts": contracts,
         "team": team,
         "decisions": db.session.scalar(
-            sa.select(sa.func.count()).select_from(Decision).where(Decision.vendor_id == vendor.id)
+            sa.select(sa.func.count())
+            .select_from(Decision)
+            .where(
+                Decision.vendor_id == vendor.id,
+                Decision.decided_at >= start,
+                Decision.decided_at < end,
+            )
         ),
     }

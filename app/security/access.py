@@ -117,8 +117,9 @@ def _enforce_page(policy: Policy, endpoint: str):
 def _enforce_api(policy: Policy):
     from app.api.errors import api_error
 
+    authenticated = current_user.is_authenticated  # runs the bearer-token loader
     token = getattr(g, "api_token", None)
-    if token is None or not current_user.is_authenticated:
+    if token is None or not authenticated:
         message = getattr(g, "api_auth_error", None) or "a bearer token is required"
         return api_error(401, "unauthorized", message)
     if policy.scope not in (token.scopes or []):

@@ -10,7 +10,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import Label, User, Vendor, VendorContract
+from app.labels.services import create_label
+from app.models import Label, User, Vendor
 from app.users.services import create_user
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105  (demo data, printed by seed-demo)
@@ -62,11 +63,15 @@ def _tiers() -> list[dict]:
 
 
 def seed_vendors() -> int:
+    """Create the demo vendors and their contract versions through the vendor services,
+    so that they are validated and audited like any other change."""
+    from app.vendors.services import create_contract, create_vendor
+
     created = 0
     for code, name, sites, markets, tz, country in VENDORS:
         vendor = db.session.scalar(sa.select(Vendor).where(Vendor.code == code))
         if vendor is None:
-            vendor = Vendor(
+            vendor = create_vendor(
                 code=code,
                 name=name,
                 sites=sites,
@@ -74,39 +79,31 @@ def seed_vendors() -> int:
                 time_zone=tz,
                 holiday_country=country,
             )
-            db.session.add(vendor)
             created += 1
         if not vendor.contracts:
             # An older contract, and a tighter one that took effect three months ago.
-            vendor.contracts.append(
-                VendorContract(
-                    effective_month=_month(12),
-                    accuracy_target=0.93,
-                    critical_error_cap=0.02,
+            for months_ago, target, cap, notes in (
+                (12, 0.93, 0.02, "Initial master services agreement"),
+                (3, 0.95, 0.015, "Amendment 1: tighter accuracy target"),
+            ):
+                create_contract(
+                    vendor,
+                    effective_month=_month(months_ago),
+                    accuracy_target=target,
+                    critical_error_cap=cap,
                     dispute_window_days=5,
                     penalty_tiers=_tiers(),
                     time_zone=tz,
                     holiday_country=country,
-                    notes="Initial master services agreement",
+                    notes=notes,
                 )
-            )
-            vendor.contracts.append(
-                VendorContract(
-                    effective_month=_month(3),
-                    accuracy_target=0.95,
-                    critical_error_cap=0.015,
-                    dispute_window_days=5,
-                    penalty_tiers=_tiers(),
-                    time_zone=tz,
-                    holiday_country=country,
-                    notes="Amendment 1: tighter accuracy target",
-                )
-            )
     db.session.flush()
     return created
 
 
 def seed_labels() -> int:
+    """Create the labels of every labels*.csv that are missing, through the label
+    service so each one is validated and audited."""
     existing = set(db.session.scalars(sa.select(Label.code)))
     created = 0
     for path in sorted(SEED_DIR.glob("labels*.csv")):
@@ -114,18 +111,15 @@ def seed_labels() -> int:
             for row in csv.DictReader(fh):
                 if row["code"] in existing:
                     continue
-                db.session.add(
-                    Label(
-                        code=row["code"],
-                        name=row["name"],
-                        policy_area=row["policy_area"],
-                        typical_severity=row["typical_severity"],
-                        description=row.get("description", ""),
-                    )
+                create_label(
+                    code=row["code"],
+                    name=row["name"],
+                    policy_area=row["policy_area"],
+                    typical_severity=row["typical_severity"],
+                    description=row.get("description", ""),
                 )
                 existing.add(row["code"])
                 created += 1
-    db.session.flush()
     return created
 
 

@@ -1,9 +1,30 @@
-"""/tokens: API tokens (admin only)."""
+"""/tokens: API tokens (admin only). A new token is shown once, on the page that
+answers its creation, and never again: only its hash is stored."""
 
-from flask import Blueprint, render_template
+from __future__ import annotations
 
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
+
+from app.auth.services import safe_next
+from app.errors import DomainError, ValidationFailed
+from app.extensions import db
+from app.models import ApiToken, User
 from app.security.access import blueprint_policy, signed_in
-from app.security.roles import ROLE_ADMIN
+from app.security.roles import ROLE_ADMIN, SCOPES
+from app.tokens import services
+from app.tokens.forms import TokenForm
+from app.users.forms import apply_errors, page_number, parse_id
 
 bp = Blueprint("tokens", __name__, url_prefix="/tokens")
 blueprint_policy(bp, signed_in(ROLE_ADMIN))
@@ -11,4 +32,102 @@ blueprint_policy(bp, signed_in(ROLE_ADMIN))
 
 @bp.get("/")
 def index():
-    return render_template("errors/generic.html", status=200, title="API tokens", message="")
+    """Every token, with user search, a status filter and pagination."""
+    q = (request.args.get("q") or "").strip()
+    status = request.args.get("status", "active")
+    if status not in services.TOKEN_STATUSES:
+        status = "active"
+    user_id = parse_id(request.args.get("user"))
+    page = db.paginate(
+        services.token_list_query(q=q, status=status, user_id=user_id),
+        page=page_number(),
+        per_page=current_app.config["PAGE_SIZE"],
+        error_out=False,
+    )
+    return render_template(
+        "tokens/index.html",
+        page=page,
+        q=q,
+        status=status,
+        user_filter=db.session.get(User, user_id) if user_id else None,
+        filtered=bool(q or user_id) or status != "active",
+        token_status=services.token_status,
+    )
+
+
+def _active_users() -> list[User]:
+    return list(db.session.scalars(sa.select(User).where(User.active).order_by(User.email)))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def create():
+    """Step 1 picks the user (GET ?user=); step 2 names the token and picks its scopes."""
+    form = TokenForm()
+    if request.method == "GET":
+        form.user.data = request.args.get("user", "")
+    user = _chosen_user(form.user.data)
+    if request.method == "GET":
+        if user is not None:
+            form.scopes.data = list(services.allowed_scopes(user))
+        return _render_form(form, user)
+    if form.validate():
+        try:
+            if user is None:
+                raise _user_error(form.user.data)
+            token, plain = services.create_token(
+                user,
+                name=form.name.data,
+                scopes=form.scopes.data,
+                expires_at=services.expiry_from_date(form.expires_on.data, current_user.time_zone),
+                actor=current_user._get_current_object(),
+            )
+        except DomainError as err:
+            db.session.rollback()
+            apply_errors(form, err, aliases={"expires_at": "expires_on"})
+        else:
+            db.session.commit()
+            return render_template("tokens/created.html", token=token, plain=plain)
+    elif user is None and not form.user.errors:
+        apply_errors(form, _user_error(form.user.data))
+    return _render_form(form, user, 400)
+
+
+def _render_form(form: TokenForm, user: User | None, status: int = 200):
+    return (
+        render_template(
+            "tokens/form.html",
+            form=form,
+            user=user,
+            users=_active_users(),
+            allowed=services.allowed_scopes(user) if user else (),
+            scope_help=SCOPES,
+        ),
+        status,
+    )
+
+
+def _chosen_user(raw: str | None) -> User | None:
+    """The active user the token is for, or None (unknown, inactive or malformed id)."""
+    user_id = parse_id(raw)
+    user = db.session.get(User, user_id) if user_id else None
+    return user if user is not None and user.active else None
+
+
+def _user_error(raw: str | None) -> ValidationFailed:
+    message = "Choose an active user." if raw else "Choose a user."
+    return ValidationFailed(message, [{"field": "user", "message": message}])
+
+
+@bp.post("/<int:token_id>/revoke")
+def revoke(token_id: int):
+    """Revoke a token; it stops working with the next request."""
+    token = db.session.get(ApiToken, token_id) if parse_id(token_id) else None
+    if token is None:
+        abort(404)
+    if token.revoked_at is not None:
+        flash(f"Token {token.prefix}… was already revoked.", "info")
+    else:
+        services.revoke_token(token, actor=current_user._get_current_object())
+        db.session.commit()
+        flash(f"Token {token.prefix}… of {token.user.email} was revoked.", "success")
+    return redirect(safe_next(request.args.get("next")) or url_for("tokens.index"))

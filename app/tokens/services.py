@@ -1,8 +1,12 @@
-"""API token operations: create (shown once), revoke."""
+"""API token operations: list, create (shown once), revoke."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.orm import contains_eager
 
 from app.audit.services import record
 from app.errors import ValidationFailed
@@ -11,9 +15,72 @@ from app.models import ApiToken, User
 from app.security.roles import ROLE_SCOPES, SCOPES
 from app.security.tokens import generate_token, hash_token
 
+TOKEN_STATUSES = ("active", "expired", "revoked", "all")
+# A token's expiry is a date; beyond this horizon "no expiry" says the same more honestly.
+MAX_EXPIRY_YEARS = 10
+
 
 def allowed_scopes(user: User) -> tuple[str, ...]:
+    """The scopes a token of `user` may carry (all of them by default)."""
     return ROLE_SCOPES.get(user.role, ())
+
+
+def token_status(token: ApiToken, now: datetime | None = None) -> str:
+    """`revoked`, `expired`, `user_inactive` or `active`: whether the token works now."""
+    now = now or datetime.now(UTC)
+    if token.revoked_at is not None:
+        return "revoked"
+    if token.expires_at is not None and token.expires_at <= now:
+        return "expired"
+    if not token.user.active:
+        return "user_inactive"
+    return "active"
+
+
+def token_list_query(*, q: str = "", status: str = "active", user_id: int | None = None):
+    """Tokens matching the list filters, newest first, with their users loaded."""
+    now = datetime.now(UTC)
+    stmt = sa.select(ApiToken).join(ApiToken.user).options(contains_eager(ApiToken.user))
+    q = q.strip().lower()
+    if q:
+        stmt = stmt.where(
+            sa.or_(
+                User.email.contains(q, autoescape=True),
+                sa.func.lower(User.name).contains(q, autoescape=True),
+                sa.func.lower(ApiToken.name).contains(q, autoescape=True),
+            )
+        )
+    if user_id is not None:
+        stmt = stmt.where(ApiToken.user_id == user_id)
+    not_expired = sa.or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now)
+    if status == "active":
+        stmt = stmt.where(ApiToken.revoked_at.is_(None), not_expired, User.active)
+    elif status == "revoked":
+        stmt = stmt.where(ApiToken.revoked_at.is_not(None))
+    elif status == "expired":
+        stmt = stmt.where(ApiToken.revoked_at.is_(None), sa.not_(not_expired))
+    return stmt.order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+
+
+def expiry_from_date(day: date | None, time_zone: str = "UTC") -> datetime | None:
+    """A token "valid through `day`" expires at the end of that day in `time_zone`."""
+    if day is None:
+        return None
+    if day > datetime.now(UTC).date() + timedelta(days=365 * MAX_EXPIRY_YEARS):
+        raise ValidationFailed(
+            "The expiry is too far away.",
+            [
+                {
+                    "field": "expires_at",
+                    "message": f"Choose a date within {MAX_EXPIRY_YEARS} years, or none.",
+                }
+            ],
+        )
+    try:
+        zone = ZoneInfo(time_zone)
+    except (KeyError, ValueError):
+        zone = ZoneInfo("UTC")
+    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
 
 
 def create_token(
@@ -77,6 +144,7 @@ def create_token(
 
 
 def revoke_token(token: ApiToken, actor: User | None = None) -> None:
+    """Revoke `token` at once (audited); revoking a revoked token does nothing."""
     if token.revoked_at is not None:
         return
     before = token.audit_state()

@@ -1,19 +1,24 @@
-"""User operations. Each flushes and audits; the caller commits once."""
+"""User operations: create, list, update, deactivate and reactivate, reset password.
+
+Each flushes and audits; the caller commits once."""
 
 from __future__ import annotations
 
 import secrets
 import string
+from dataclasses import dataclass
 from zoneinfo import available_timezones
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 
 from app.audit.services import record
-from app.errors import Conflict, ValidationFailed
+from app.errors import Conflict, NotAllowed, ValidationFailed
 from app.extensions import db
-from app.models import User, Vendor
+from app.models import ApiToken, AuditEvent, User, Vendor
 from app.security.passwords import hash_password, password_problem
-from app.security.roles import ROLE_INTEGRATION, ROLES, VENDOR_ROLES
+from app.security.roles import ROLE_ADMIN, ROLE_INTEGRATION, ROLE_SCOPES, ROLES, VENDOR_ROLES
+from app.tokens.services import revoke_token
 
 
 def _check_common(email: str, role: str, vendor: Vendor | None, time_zone: str) -> list[dict]:
@@ -89,3 +94,248 @@ def temporary_password() -> str:
     """A random password for resets, shown once to the admin."""
     alphabet = string.ascii_letters + string.digits
     return "-".join("".join(secrets.choice(alphabet) for _ in range(5)) for _ in range(4))
+
+
+# Listing ------------------------------------------------------------------
+
+USER_STATUSES = ("active", "inactive", "all")
+USER_SORTS = {
+    "name": User.name,
+    "email": User.email,
+    "role": User.role,
+    "last_login": User.last_login_at,
+}
+
+
+def user_list_query(
+    *,
+    q: str = "",
+    role: str = "",
+    vendor_code: str = "",
+    status: str = "active",
+    sort: str = "name",
+) -> sa.Select:
+    """The users matching the list filters, in the requested order (`-key` for descending)."""
+    stmt = sa.select(User).options(joinedload(User.vendor))
+    q = q.strip().lower()
+    if q:
+        stmt = stmt.where(
+            sa.or_(
+                User.email.contains(q, autoescape=True),
+                sa.func.lower(User.name).contains(q, autoescape=True),
+            )
+        )
+    if role in ROLES:
+        stmt = stmt.where(User.role == role)
+    if vendor_code:
+        stmt = stmt.join(User.vendor).where(Vendor.code == vendor_code.strip().upper())
+    if status == "active":
+        stmt = stmt.where(User.active)
+    elif status == "inactive":
+        stmt = stmt.where(sa.not_(User.active))
+    descending = sort.startswith("-")
+    column = USER_SORTS.get(sort.lstrip("-"), User.name)
+    order = column.desc() if descending else column.asc()
+    if column is User.last_login_at:
+        # Never-signed-in users go last whichever way the list is sorted.
+        order = order.nulls_last()
+    return stmt.order_by(order, User.id)
+
+
+def user_activity(user: User, limit: int = 20) -> list[AuditEvent]:
+    """Recent audit events about `user`, their tokens, or done by them, newest first."""
+    token_ids = sa.select(sa.cast(ApiToken.id, sa.String)).where(ApiToken.user_id == user.id)
+    return list(
+        db.session.scalars(
+            sa.select(AuditEvent)
+            .where(
+                sa.or_(
+                    sa.and_(AuditEvent.object_type == "user", AuditEvent.object_id == str(user.id)),
+                    sa.and_(
+                        AuditEvent.object_type == "api_token", AuditEvent.object_id.in_(token_ids)
+                    ),
+                    AuditEvent.actor_id == user.id,
+                )
+            )
+            .order_by(AuditEvent.seq.desc())
+            .limit(limit)
+        )
+    )
+
+
+# Changes ------------------------------------------------------------------
+
+
+@dataclass
+class UserChange:
+    """What an update did besides changing fields, so the page can say so."""
+
+    changed: bool = False
+    signed_out: bool = False
+    revoked_tokens: int = 0
+
+
+def _lock_active_admins() -> list[int]:
+    """Ids of the active admins, locked (on PostgreSQL) in a fixed order, so two admins
+    removing each other at the same moment cannot both succeed."""
+    return list(
+        db.session.scalars(
+            sa.select(User.id)
+            .where(User.role == ROLE_ADMIN, User.active)
+            .order_by(User.id)
+            .with_for_update()
+        )
+    )
+
+
+def _is_last_admin(user: User) -> bool:
+    if user.role != ROLE_ADMIN or not user.active:
+        return False
+    return not [uid for uid in _lock_active_admins() if uid != user.id]
+
+
+def update_user(
+    user: User,
+    *,
+    name: str,
+    role: str,
+    vendor: Vendor | None,
+    time_zone: str,
+    actor: User | None = None,
+) -> UserChange:
+    """Change a user's name, role, vendor and time zone.
+
+    A new role or vendor signs the user out (their session token rotates) and revokes
+    API tokens holding scopes the new role does not allow. Admins cannot change their
+    own role, and the last active admin keeps the role.
+    """
+    name = (name or "").strip()
+    problems = _check_common(user.email, role, vendor, time_zone)
+    if not name:
+        problems.append({"field": "name", "message": "Enter a name."})
+    elif len(name) > 120:
+        problems.append({"field": "name", "message": "Use at most 120 characters."})
+    if role != user.role and role in ROLES:
+        if actor is not None and user.id == actor.id:
+            problems.append({"field": "role", "message": "You cannot change your own role."})
+        elif _is_last_admin(user):
+            problems.append(
+                {
+                    "field": "role",
+                    "message": f"{user.email} is the last active admin; make someone else "
+                    "an admin first.",
+                }
+            )
+    if problems:
+        raise ValidationFailed(problems[0]["message"], problems)
+
+    before = user.audit_state()
+    access_changed = role != user.role or (vendor.id if vendor else None) != user.vendor_id
+    result = UserChange()
+    user.name = name
+    user.time_zone = time_zone
+    if access_changed:
+        user.role = role
+        user.vendor = vendor
+        if role == ROLE_INTEGRATION:
+            # Integrations never sign in to the pages: drop any password they had.
+            user.password_hash = None
+            user.must_change_password = False
+        user.rotate_session_token()
+        result.signed_out = True
+        allowed = set(ROLE_SCOPES.get(role, ()))
+        for token in user.tokens:
+            if token.revoked_at is None and not set(token.scopes or []) <= allowed:
+                revoke_token(token, actor=actor)
+                result.revoked_tokens += 1
+    after = user.audit_state()
+    if after == before:
+        return result
+    result.changed = True
+    changes = ", ".join(f"{k} {before[k]} → {after[k]}" for k in after if before[k] != after[k])
+    db.session.flush()
+    record(
+        db.session,
+        "user.updated",
+        "user",
+        user.id,
+        before=before,
+        after=after,
+        summary=f"updated {user.email}: {changes}",
+        actor=actor,
+    )
+    return result
+
+
+def deactivate_user(user: User, *, actor: User | None = None) -> bool:
+    """Deactivate `user` and sign them out everywhere. False if already inactive."""
+    if actor is not None and user.id == actor.id:
+        raise NotAllowed("You cannot deactivate your own account; ask another admin.")
+    if not user.active:
+        return False
+    if _is_last_admin(user):
+        raise Conflict(
+            f"{user.email} is the last active admin and cannot be deactivated; "
+            "make someone else an admin first."
+        )
+    before = user.audit_state()
+    user.active = False
+    user.rotate_session_token()
+    db.session.flush()
+    record(
+        db.session,
+        "user.deactivated",
+        "user",
+        user.id,
+        before=before,
+        after=user.audit_state(),
+        summary=f"deactivated {user.email}",
+        actor=actor,
+    )
+    return True
+
+
+def activate_user(user: User, *, actor: User | None = None) -> bool:
+    """Reactivate `user`. False if already active."""
+    if user.active:
+        return False
+    before = user.audit_state()
+    user.active = True
+    db.session.flush()
+    record(
+        db.session,
+        "user.activated",
+        "user",
+        user.id,
+        before=before,
+        after=user.audit_state(),
+        summary=f"reactivated {user.email}",
+        actor=actor,
+    )
+    return True
+
+
+def reset_password(user: User, *, actor: User | None = None) -> str:
+    """Give `user` a temporary password they must change at next sign-in, and sign them
+    out everywhere. Returns the temporary password; only its hash is stored."""
+    if actor is not None and user.id == actor.id:
+        raise NotAllowed("Use “Change password” for your own account.")
+    if user.role == ROLE_INTEGRATION:
+        raise NotAllowed("Integration users have no password; they use API tokens.")
+    plain = temporary_password()
+    before = user.audit_state()
+    user.password_hash = hash_password(plain)
+    user.must_change_password = True
+    user.rotate_session_token()
+    db.session.flush()
+    record(
+        db.session,
+        "user.password_reset",
+        "user",
+        user.id,
+        before=before,
+        after=user.audit_state(),
+        summary=f"reset the password of {user.email}",
+        actor=actor,
+    )
+    return plain

@@ -122,12 +122,17 @@ def test_password_change_rejects_bad_input_and_changes_nothing(client, auth, mak
     before = user.password_hash
     wrong = client.post(
         "/auth/password",
-        data={"current": "wrong", "new_password": "x" * 14 + "abcde", "confirm": "x" * 14 + "abcde"},
+        data={
+            "current": "wrong",
+            "new_password": "x" * 14 + "abcde",
+            "confirm": "x" * 14 + "abcde",
+        },
     )
     assert wrong.status_code == 400
     assert b"current password is not correct" in wrong.data
     short = client.post(
-        "/auth/password", data={"current": TEST_PASSWORD, "new_password": "short", "confirm": "short"}
+        "/auth/password",
+        data={"current": TEST_PASSWORD, "new_password": "short", "confirm": "short"},
     )
     assert short.status_code == 400
     assert b"at least 12 characters" in short.data
@@ -138,13 +143,20 @@ def test_password_change_rejects_bad_input_and_changes_nothing(client, auth, mak
 def test_login_is_rate_limited(client, make_user):
     user = make_user("qa_lead")
     codes = [
-        client.post("/auth/login", data={"email": user.email, "password": "wrong-" + str(i)}).status_code
+        client.post(
+            "/auth/login", data={"email": user.email, "password": "wrong-" + str(i)}
+        ).status_code
         for i in range(12)
     ]
     assert codes[0] == 401
     assert 429 in codes
     # Even the right password is refused while limited.
-    assert client.post("/auth/login", data={"email": user.email, "password": TEST_PASSWORD}).status_code == 429
+    assert (
+        client.post(
+            "/auth/login", data={"email": user.email, "password": TEST_PASSWORD}
+        ).status_code
+        == 429
+    )
 
 
 def test_csrf_is_required_on_forms(app, make_user):
@@ -157,7 +169,8 @@ def test_csrf_is_required_on_forms(app, make_user):
         page = client.get("/auth/login").data.decode()
         token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
         response = client.post(
-            "/auth/login", data={"email": user.email, "password": TEST_PASSWORD, "csrf_token": token}
+            "/auth/login",
+            data={"email": user.email, "password": TEST_PASSWORD, "csrf_token": token},
         )
         assert response.status_code == 302
     finally:

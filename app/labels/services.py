@@ -1,0 +1,295 @@
+"""Label taxonomy operations. Each validates, flushes and audits; the caller commits once.
+
+A label's code and policy area are frozen once a decision or an inspection uses it
+(DESIGN §2): reports, imports and calibration answers refer to labels by code, so a
+renamed code would silently rewrite history. Name, description and typical severity
+stay editable. Labels are never deleted, only retired.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from app.audit.services import record
+from app.errors import Conflict, ValidationFailed
+from app.extensions import db
+from app.models import DecisionLabel, InspectionLabel, Label, User
+from app.models.enums import POLICY_AREA_NAMES, POLICY_AREAS
+
+CODE_PATTERN = re.compile(r"^[A-Z0-9-]{2,64}$")
+# A rejection label describes an error, so its typical severity is never `none`.
+LABEL_SEVERITIES = ("minor", "major", "critical")
+NAME_MAX = 200
+DESCRIPTION_MAX = 2000
+
+
+@dataclass(frozen=True)
+class LabelUsage:
+    """How many decisions and inspections refer to a label."""
+
+    decisions: int
+    inspections: int
+
+    @property
+    def in_use(self) -> bool:
+        return bool(self.decisions or self.inspections)
+
+    def reason(self) -> str:
+        parts = []
+        if self.decisions:
+            parts.append(f"{self.decisions} decision{'s' if self.decisions != 1 else ''}")
+        if self.inspections:
+            parts.append(f"{self.inspections} inspection{'s' if self.inspections != 1 else ''}")
+        return "Used by " + " and ".join(parts) + "; code and policy area can no longer change."
+
+
+def label_usage(label: Label) -> LabelUsage:
+    """Count the decisions and inspections that use `label`."""
+    decisions = db.session.scalar(
+        sa.select(sa.func.count(sa.distinct(DecisionLabel.decision_id))).where(
+            DecisionLabel.label_id == label.id
+        )
+    )
+    inspections = db.session.scalar(
+        sa.select(sa.func.count(sa.distinct(InspectionLabel.inspection_id))).where(
+            InspectionLabel.label_id == label.id
+        )
+    )
+    return LabelUsage(decisions or 0, inspections or 0)
+
+
+def decision_counts(label_ids: list[int]) -> dict[int, int]:
+    """Decisions per label, for the labels on one page of a list."""
+    if not label_ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(DecisionLabel.label_id, sa.func.count())
+        .where(DecisionLabel.label_id.in_(label_ids))
+        .group_by(DecisionLabel.label_id)
+    )
+    return dict(rows.tuples().all())
+
+
+def normalise_code(code: str | None) -> str:
+    return (code or "").strip().upper()
+
+
+def _check_code(code: str) -> list[dict]:
+    if not code:
+        return [{"field": "code", "message": "A code is required."}]
+    if not CODE_PATTERN.match(code):
+        return [
+            {
+                "field": "code",
+                "message": "Use 2-64 upper-case letters, digits and hyphens, e.g. LST-COUNTERFEIT.",
+            }
+        ]
+    return []
+
+
+def _check_policy_area(policy_area: str) -> list[dict]:
+    if policy_area not in POLICY_AREAS:
+        names = ", ".join(POLICY_AREA_NAMES[a] for a in POLICY_AREAS)
+        return [{"field": "policy_area", "message": f"Choose a policy area: {names}."}]
+    return []
+
+
+def _has_control(text: str, allowed: str = "") -> bool:
+    return any((ord(c) < 32 or ord(c) == 127) and c not in allowed for c in text)
+
+
+def _check_details(name: str, typical_severity: str, description: str) -> list[dict]:
+    problems = []
+    if not name:
+        problems.append({"field": "name", "message": "A name is required."})
+    elif len(name) > NAME_MAX:
+        problems.append({"field": "name", "message": f"At most {NAME_MAX} characters."})
+    elif _has_control(name):
+        problems.append({"field": "name", "message": "Remove the control characters."})
+    if typical_severity not in LABEL_SEVERITIES:
+        problems.append(
+            {
+                "field": "typical_severity",
+                "message": f"Choose a severity: {', '.join(LABEL_SEVERITIES)}.",
+            }
+        )
+    if len(description) > DESCRIPTION_MAX:
+        problems.append(
+            {"field": "description", "message": f"At most {DESCRIPTION_MAX} characters."}
+        )
+    elif _has_control(description, allowed="\n\r\t"):
+        problems.append({"field": "description", "message": "Remove the control characters."})
+    return problems
+
+
+def _code_taken(code: str, exclude_id: int | None = None) -> bool:
+    stmt = sa.select(Label.id).where(Label.code == code)
+    if exclude_id is not None:
+        stmt = stmt.where(Label.id != exclude_id)
+    return db.session.scalar(stmt) is not None
+
+
+def _raise(problems: list[dict]) -> None:
+    if problems:
+        raise ValidationFailed(problems[0]["message"], problems)
+
+
+def _taken_problem(code: str) -> list[dict]:
+    return [{"field": "code", "message": f"The code {code} is already used by another label."}]
+
+
+def _flush_unique(code: str) -> None:
+    """Flush in a savepoint so that a concurrent insert of the same code surfaces as a
+    field error rather than a broken transaction."""
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError:
+        _raise(_taken_problem(code))
+
+
+def create_label(
+    *,
+    code: str,
+    name: str,
+    policy_area: str,
+    typical_severity: str = "major",
+    description: str = "",
+    actor: User | None = None,
+) -> Label:
+    """Create an active label; raises ValidationFailed naming every bad field."""
+    code = normalise_code(code)
+    name = (name or "").strip()
+    policy_area = (policy_area or "").strip()
+    typical_severity = (typical_severity or "").strip()
+    description = (description or "").strip()
+    problems = [
+        *_check_code(code),
+        *_check_policy_area(policy_area),
+        *_check_details(name, typical_severity, description),
+    ]
+    if not problems and _code_taken(code):
+        problems = _taken_problem(code)
+    _raise(problems)
+    label = Label(
+        code=code,
+        name=name,
+        policy_area=policy_area,
+        typical_severity=typical_severity,
+        description=description,
+        active=True,
+    )
+    db.session.add(label)
+    _flush_unique(code)
+    record(
+        db.session,
+        "label.created",
+        "label",
+        label.id,
+        after=label.audit_state(),
+        summary=f"created label {code} ({policy_area})",
+        actor=actor,
+    )
+    return label
+
+
+def update_label(
+    label: Label,
+    *,
+    name: str,
+    typical_severity: str,
+    description: str = "",
+    code: str | None = None,
+    policy_area: str | None = None,
+    actor: User | None = None,
+) -> bool:
+    """Edit a label. `code` and `policy_area` are left alone when None, and refused
+    when they would change a label that is in use. Returns False when nothing changed."""
+    name = (name or "").strip()
+    typical_severity = (typical_severity or "").strip()
+    description = (description or "").strip()
+    new_code = label.code if code is None else normalise_code(code)
+    new_area = label.policy_area if policy_area is None else policy_area.strip()
+    problems = _check_details(name, typical_severity, description)
+    if new_code != label.code:
+        problems += _check_code(new_code)
+    if new_area != label.policy_area:
+        problems += _check_policy_area(new_area)
+    if new_code != label.code or new_area != label.policy_area:
+        usage = label_usage(label)
+        if usage.in_use:
+            if new_code != label.code:
+                problems.append({"field": "code", "message": usage.reason()})
+            if new_area != label.policy_area:
+                problems.append({"field": "policy_area", "message": usage.reason()})
+    if not problems and new_code != label.code and _code_taken(new_code, label.id):
+        problems = _taken_problem(new_code)
+    _raise(problems)
+
+    before = label.audit_state()
+    label.code = new_code
+    label.policy_area = new_area
+    label.name = name
+    label.typical_severity = typical_severity
+    label.description = description
+    after = label.audit_state()
+    if after == before:
+        return False
+    _flush_unique(new_code)
+    changed = sorted(key for key in after if after[key] != before[key])
+    record(
+        db.session,
+        "label.updated",
+        "label",
+        label.id,
+        before=before,
+        after=after,
+        summary=f"updated label {label.code}: {', '.join(changed)}",
+        actor=actor,
+    )
+    return True
+
+
+def retire_label(label: Label, *, actor: User | None = None) -> None:
+    """Retire a label: it stays for history but is no longer offered for new work."""
+    if not label.active:
+        raise Conflict(f"Label {label.code} is already retired.")
+    before = label.audit_state()
+    label.active = False
+    label.retired_at = datetime.now(UTC)
+    db.session.flush()
+    record(
+        db.session,
+        "label.retired",
+        "label",
+        label.id,
+        before=before,
+        after=label.audit_state(),
+        summary=f"retired label {label.code}",
+        actor=actor,
+    )
+
+
+def reactivate_label(label: Label, *, actor: User | None = None) -> None:
+    """Bring a retired label back into use."""
+    if label.active:
+        raise Conflict(f"Label {label.code} is already active.")
+    before = label.audit_state()
+    label.active = True
+    label.retired_at = None
+    db.session.flush()
+    record(
+        db.session,
+        "label.reactivated",
+        "label",
+        label.id,
+        before=before,
+        after=label.audit_state(),
+        summary=f"reactivated label {label.code}",
+        actor=actor,
+    )

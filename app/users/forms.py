@@ -1,0 +1,145 @@
+"""Forms of user administration, and a helper that puts service errors on form fields."""
+
+from __future__ import annotations
+
+from functools import cache
+from zoneinfo import available_timezones
+
+import sqlalchemy as sa
+from flask import flash, request
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    EmailField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    StringField,
+)
+from wtforms.validators import DataRequired, Length, Optional
+
+from app.errors import DomainError
+from app.extensions import db
+from app.models import Vendor
+from app.models.enums import ROLE_NAMES, ROLES
+
+_REGIONS = (
+    "Africa",
+    "America",
+    "Antarctica",
+    "Arctic",
+    "Asia",
+    "Atlantic",
+    "Australia",
+    "Europe",
+    "Indian",
+    "Pacific",
+)
+
+
+@cache
+def time_zone_choices() -> tuple[SelectChoice, ...]:
+    """UTC, then the canonical Region/City zones grouped by region (the legacy aliases
+    such as "GB" or "EST5EDT" are left out of the list, though still accepted)."""
+    zones = sorted(z for z in available_timezones() if z.split("/")[0] in _REGIONS)
+    return (
+        SelectChoice("UTC"),
+        *(SelectChoice(z, z.replace("_", " "), optgroup=z.split("/")[0]) for z in zones),
+    )
+
+
+def vendor_choices() -> list[SelectChoice]:
+    """Every vendor by code (inactive ones marked), after a "none" choice."""
+    rows = db.session.execute(
+        sa.select(Vendor.code, Vendor.name, Vendor.active).order_by(Vendor.code)
+    ).all()
+    return [SelectChoice("", "— none —")] + [
+        SelectChoice(code, f"{code} · {name}" + ("" if active else " (inactive)"))
+        for code, name, active in rows
+    ]
+
+
+ROLE_CHOICES = [SelectChoice(role, ROLE_NAMES[role]) for role in ROLES]
+VENDOR_HELP = "Required for vendor roles (vendor lead, vendor viewer); leave empty for the others."
+
+
+class _UserFields(FlaskForm):
+    role = SelectField("Role", choices=ROLE_CHOICES, validators=[DataRequired()])
+    vendor = SelectField("Vendor", choices=[], default="", description=VENDOR_HELP)
+    time_zone = SelectField(
+        "Time zone",
+        default="UTC",
+        description="Dates and times are shown to the user in this zone.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.vendor.choices = vendor_choices()
+        choices = list(time_zone_choices())
+        current = self.time_zone.data
+        known = current in available_timezones() if current else False
+        if known and all(c.value != current for c in choices):
+            choices.insert(1, SelectChoice(current))  # a legacy zone, kept as it is
+        self.time_zone.choices = choices
+
+
+class UserCreateForm(_UserFields):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    name = StringField(
+        "Name",
+        validators=[Optional(), Length(max=120)],
+        description="Defaults to the part of the email before the @.",
+    )
+    password = PasswordField(
+        "Initial password",
+        validators=[Optional(), Length(max=256)],
+        description="At least 12 characters. Leave empty for integration users: "
+        "they have no password and use API tokens.",
+    )
+    must_change_password = BooleanField("Ask for a new password at first sign-in", default=True)
+
+
+class UserEditForm(_UserFields):
+    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+
+
+# Ids are 32-bit integers on every database; a larger number names nothing (and PostgreSQL
+# would refuse to compare it with an integer column).
+MAX_ID = 2**31 - 1
+
+
+def parse_id(raw) -> int | None:
+    """A positive database id from user input, or None when it cannot be one."""
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        return None
+    return value if 0 < value <= MAX_ID else None
+
+
+def page_number() -> int:
+    """The `page` query argument, kept within what a database OFFSET can take."""
+    return min(max(request.args.get("page", 1, type=int), 1), 1_000_000)
+
+
+def apply_errors(form: FlaskForm, err: DomainError, aliases: dict[str, str] | None = None) -> None:
+    """Show a service error on the form fields it names; flash what names no field."""
+    details = err.details
+    if isinstance(details, dict):
+        details = [details]
+    placed = False
+    for item in details or []:
+        if not isinstance(item, dict):
+            continue
+        name = (aliases or {}).get(item.get("field", ""), item.get("field", ""))
+        field = form._fields.get(name) if name else None
+        if field is None:
+            continue
+        message = item.get("message") or err.message
+        if isinstance(field.errors, list):
+            field.errors.append(message)
+        else:
+            field.errors = [message]
+        placed = True
+    if not placed:
+        flash(err.message, "danger")

@@ -1,0 +1,273 @@
+"""Configuration from the environment (DESIGN §8): safe production defaults, refusals
+that name what is wrong, and the switches operators rely on."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+from flask import request
+
+import app.config as config
+from app import create_app
+from app.config import ConfigError, load_config
+from app.security.access import PUBLIC
+
+STRONG_SECRET = "q7Vf2-LmZ9xR4tYp8WcN3bHs6JdK1gUe5AoQ"
+ENV_VARS = (
+    "APP_ENV",
+    "DATABASE_URL",
+    "SECRET_KEY",
+    "REDIS_URL",
+    "UPLOAD_DIR",
+    "QA_HOLIDAY_COUNTRY",
+    "FLASK_DEBUG",
+    "TRUSTED_PROXIES",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    """Start every test from an empty environment and a throwaway instance folder."""
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(config, "INSTANCE_DIR", tmp_path / "instance")
+
+
+@pytest.fixture
+def production(monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", STRONG_SECRET)
+
+
+def test_production_is_the_default(production):
+    settings = load_config()
+    assert settings["APP_ENV"] == "production"
+    assert settings["DEBUG"] is False
+    assert settings["TESTING"] is False
+
+
+def test_production_refuses_to_start_without_secret_key():
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        load_config()
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        create_app()
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "",
+        "dev",
+        "changeme",
+        "short-but-random-9f8e7d",  # under 32 characters
+        "a" * 64,  # long but guessable
+        "abab" * 10,
+    ],
+)
+def test_production_refuses_weak_secret_keys(monkeypatch, secret):
+    monkeypatch.setenv("SECRET_KEY", secret)
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        load_config()
+
+
+def test_secret_key_passed_by_the_caller_is_checked_too():
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        load_config({"SECRET_KEY": "secret"})
+
+
+@pytest.mark.parametrize("value", ["1", "true", "yes", "on"])
+def test_production_refuses_debug_mode(monkeypatch, production, value):
+    monkeypatch.setenv("FLASK_DEBUG", value)
+    with pytest.raises(ConfigError, match="debug"):
+        load_config()
+
+
+@pytest.mark.parametrize("value", ["0", "false", "False", "no", ""])
+def test_flask_debug_off_values_are_accepted_in_production(monkeypatch, production, value):
+    monkeypatch.setenv("FLASK_DEBUG", value)
+    assert load_config()["DEBUG"] is False
+
+
+def test_unknown_app_env_is_refused(monkeypatch, production):
+    monkeypatch.setenv("APP_ENV", "staging")
+    with pytest.raises(ConfigError, match="APP_ENV must be one of production, development"):
+        load_config()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgres://portal:pw@db.internal:5432/portal",
+        "postgresql://portal:pw@db.internal:5432/portal",
+        "postgresql+psycopg://portal:pw@db.internal:5432/portal",
+    ],
+)
+def test_postgres_urls_use_psycopg3(monkeypatch, production, url):
+    monkeypatch.setenv("DATABASE_URL", url)
+    settings = load_config()
+    assert (
+        settings["SQLALCHEMY_DATABASE_URI"]
+        == "postgresql+psycopg://portal:pw@db.internal:5432/portal"
+    )
+
+
+def test_database_url_given_by_the_caller_is_normalised_too(production):
+    settings = load_config({"SQLALCHEMY_DATABASE_URI": "postgres://u@h/db"})
+    assert settings["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@h/db"
+
+
+def test_sqlite_default_lives_under_instance_and_the_folder_is_made(production):
+    instance = config.INSTANCE_DIR
+    assert not instance.exists()
+    settings = load_config()
+    assert settings["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{instance / 'portal.db'}"
+    assert instance.is_dir()  # SQLite cannot create the folder of its file itself
+    assert settings["UPLOAD_DIR"] == str(instance / "uploads")
+
+
+def test_the_default_database_is_in_the_checkouts_instance_folder(monkeypatch, production):
+    monkeypatch.setattr(config, "INSTANCE_DIR", config.BASE_DIR / "instance")
+    expected = config.BASE_DIR / "instance" / "portal.db"
+    assert load_config()["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{expected}"
+
+
+def test_upload_dir_comes_from_the_environment(monkeypatch, production, tmp_path):
+    monkeypatch.setenv("UPLOAD_DIR", str(tmp_path / "shared"))
+    assert load_config()["UPLOAD_DIR"] == str(tmp_path / "shared")
+
+
+def test_production_cookies_are_secure_httponly_and_samesite_lax(production, tmp_path):
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.db'}",
+            "RATELIMIT_STORAGE_URI": "memory://",
+        }
+    )
+    assert app.config["APP_ENV"] == "production"
+    assert not app.debug
+    for prefix in ("SESSION_COOKIE", "REMEMBER_COOKIE"):
+        assert app.config[f"{prefix}_SECURE"] is True
+        assert app.config[f"{prefix}_HTTPONLY"] is True
+        assert app.config[f"{prefix}_SAMESITE"] == "Lax"
+
+
+def test_production_session_cookie_carries_the_flags(production, tmp_path):
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.db'}",
+            "RATELIMIT_STORAGE_URI": "memory://",
+        }
+    )
+    # The sign-in page stores the CSRF token in the session, so it sets the cookie.
+    response = app.test_client().get("/auth/login", base_url="https://portal.example")
+    cookie = next(
+        value for value in response.headers.getlist("Set-Cookie") if "vqa_session=" in value
+    )
+    assert "Secure" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+    assert "Strict-Transport-Security" in response.headers
+
+
+def test_without_redis_rate_limits_are_counted_in_memory(production):
+    settings = load_config()
+    assert settings["REDIS_URL"] is None
+    assert settings["RATELIMIT_STORAGE_URI"] == "memory://"
+
+
+def test_redis_url_switches_the_rate_limit_storage(monkeypatch, production):
+    monkeypatch.setenv("REDIS_URL", "redis://cache.internal:6379/0")
+    settings = load_config()
+    assert settings["REDIS_URL"] == "redis://cache.internal:6379/0"
+    assert settings["RATELIMIT_STORAGE_URI"] == "redis://cache.internal:6379/0"
+
+
+def test_explicit_rate_limit_storage_wins_over_redis_url(monkeypatch, production):
+    monkeypatch.setenv("REDIS_URL", "redis://cache.internal:6379/0")
+    settings = load_config({"RATELIMIT_STORAGE_URI": "memory://"})
+    assert settings["RATELIMIT_STORAGE_URI"] == "memory://"
+
+
+def test_holiday_country_defaults_to_us_and_is_read_case_insensitively(monkeypatch, production):
+    assert load_config()["QA_HOLIDAY_COUNTRY"] == "US"
+    monkeypatch.setenv("QA_HOLIDAY_COUNTRY", "ph")
+    assert load_config()["QA_HOLIDAY_COUNTRY"] == "PH"
+
+
+def test_unsupported_holiday_country_is_refused(monkeypatch, production):
+    monkeypatch.setenv("QA_HOLIDAY_COUNTRY", "XX")
+    with pytest.raises(ConfigError, match="QA_HOLIDAY_COUNTRY 'XX'"):
+        load_config()
+
+
+def test_development_keeps_its_generated_secret_in_instance(monkeypatch):
+    monkeypatch.setenv("APP_ENV", "development")
+    first = load_config()
+    path = config.INSTANCE_DIR / "secret_key"
+    assert path.read_text() == first["SECRET_KEY"]
+    assert len(first["SECRET_KEY"]) >= config.MIN_SECRET_LENGTH
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    # A restart reads the same secret, so signed-in sessions survive it.
+    assert load_config()["SECRET_KEY"] == first["SECRET_KEY"]
+    assert first["DEBUG"] is True
+    assert first["SESSION_COOKIE_SECURE"] is False
+
+
+def test_development_replaces_an_empty_secret_file(monkeypatch):
+    monkeypatch.setenv("APP_ENV", "development")
+    config.INSTANCE_DIR.mkdir(parents=True)
+    (config.INSTANCE_DIR / "secret_key").write_text("\n")
+    secret = load_config()["SECRET_KEY"]
+    assert len(secret) >= config.MIN_SECRET_LENGTH
+    assert (config.INSTANCE_DIR / "secret_key").read_text() == secret
+
+
+def test_development_uses_secret_key_from_environment_when_given(monkeypatch):
+    monkeypatch.setenv("APP_ENV", "development")
+    monkeypatch.setenv("SECRET_KEY", "anything-goes-in-development")
+    assert load_config()["SECRET_KEY"] == "anything-goes-in-development"
+    assert not (config.INSTANCE_DIR / "secret_key").exists()
+
+
+def test_app_env_given_by_the_caller_wins_over_the_environment(monkeypatch):
+    monkeypatch.setenv("APP_ENV", "production")
+    settings = load_config({"APP_ENV": "testing", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    assert settings["APP_ENV"] == "testing"
+    assert settings["TESTING"] is True
+
+
+def test_no_proxy_is_trusted_by_default(production):
+    assert load_config()["TRUSTED_PROXIES"] == 0
+
+
+@pytest.mark.parametrize("value", ["many", "-1", "9"])
+def test_trusted_proxies_must_be_a_small_number(monkeypatch, production, value):
+    monkeypatch.setenv("TRUSTED_PROXIES", value)
+    with pytest.raises(ConfigError, match="TRUSTED_PROXIES"):
+        load_config()
+
+
+@pytest.mark.parametrize(("hops", "seen"), [("0", "10.0.0.2"), ("1", "203.0.113.7")])
+def test_trusted_proxies_decide_the_client_address(monkeypatch, hops, seen):
+    """The client address keys the login rate limit: behind a load balancer it must be the
+    browser's, and without a trusted proxy a forged header must change nothing."""
+    monkeypatch.setenv("TRUSTED_PROXIES", hops)
+    app = create_app(
+        {
+            "APP_ENV": "testing",
+            "SQLALCHEMY_DATABASE_URI": "sqlite://",
+            "RATELIMIT_STORAGE_URI": "memory://",
+        }
+    )
+
+    def whoami():
+        return {"address": request.remote_addr}
+
+    whoami.access_policy = PUBLIC
+    app.add_url_rule("/whoami", "whoami", whoami)
+    response = app.test_client().get(
+        "/whoami",
+        headers={"X-Forwarded-For": "203.0.113.7"},
+        environ_base={"REMOTE_ADDR": "10.0.0.2"},
+    )
+    assert response.get_json() == {"address": seen}
