@@ -73,9 +73,11 @@ def register_security(app: Flask) -> None:
     from app.auth.services import configure_login
     from app.security import headers
     from app.security.access import enforce_access
+    from app.web import refuse_nul_characters
 
     headers.init_app(app)
     configure_login(app)
+    app.before_request(refuse_nul_characters)
     app.before_request(enforce_access)
     if app.config.get("TRUSTED_PROXIES"):
         # Behind a load balancer the client address (the login rate-limit key) is in
@@ -87,6 +89,9 @@ def register_security(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from app.web import BoundedIntConverter
+
+    app.url_map.converters["int"] = BoundedIntConverter  # before any rule is added
     from app.api import bp as api_bp
     from app.auth.routes import bp as auth_bp
     from app.extensions import csrf

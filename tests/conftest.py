@@ -67,7 +67,23 @@ def app(database_url, tmp_path_factory):
         upgrade()
     yield app
     with app.app_context():
+        leaked = _rows_left(db.engine)
         db.engine.dispose()
+    assert not leaked, f"tests left committed rows behind: {leaked}"
+
+
+def _rows_left(engine) -> dict[str, int]:
+    """Rows a test committed for real and did not clean up (the chain head aside)."""
+    counts = {}
+    with engine.connect() as conn:
+        for table in db.metadata.sorted_tables:
+            count = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar()
+            if table.name == "audit_chain_head":
+                head = conn.execute(sa.select(table.c.seq)).scalar()
+                count = 0 if head == 0 else count
+            if count:
+                counts[table.name] = count
+    return counts
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,7 @@ from app.extensions import db
 from app.models import AuditEvent, AuditRowChange
 from app.security.access import blueprint_policy, signed_in
 from app.security.roles import ROLE_ADMIN
+from app.web import paginate
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 blueprint_policy(bp, signed_in(ROLE_ADMIN))
@@ -110,11 +111,7 @@ def _distinct(column) -> list[str]:
 @bp.get("/")
 def index():
     stmt, filters, errors = _filtered_events(request.args)
-    page = db.paginate(
-        stmt.order_by(AuditEvent.seq.desc()),
-        per_page=current_app.config["PAGE_SIZE"],
-        error_out=False,
-    )
+    page = paginate(stmt.order_by(AuditEvent.seq.desc()))
     body = render_template(
         "audit/index.html",
         page=page,
@@ -185,12 +182,10 @@ def detail(seq: int):
     event = _event_or_404(seq)
     rows = None
     if event.row_count:
-        rows = db.paginate(
+        rows = paginate(
             sa.select(AuditRowChange)
             .where(AuditRowChange.event_id == event.id)
-            .order_by(AuditRowChange.position),
-            per_page=current_app.config["PAGE_SIZE"],
-            error_out=False,
+            .order_by(AuditRowChange.position)
         )
     neighbours = set(
         db.session.scalars(sa.select(AuditEvent.seq).where(AuditEvent.seq.in_([seq - 1, seq + 1])))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.errors import Conflict, ValidationFailed
@@ -14,6 +14,7 @@ from app.models import AuditEvent, Label
 from app.models.enums import POLICY_AREAS
 from app.security.access import access, blueprint_policy, signed_in
 from app.security.roles import ROLE_ADMIN
+from app.web import apply_errors, paginate
 
 bp = Blueprint("labels", __name__, url_prefix="/labels")
 blueprint_policy(bp, signed_in())
@@ -67,9 +68,7 @@ def index():
         stmt = stmt.where(Label.active)
     elif status == "retired":
         stmt = stmt.where(sa.not_(Label.active))
-    page = db.paginate(
-        stmt.order_by(*order_by), per_page=current_app.config["PAGE_SIZE"], error_out=False
-    )
+    page = paginate(stmt.order_by(*order_by))
     # Usage counts span every vendor, so vendor users (tenant-confined) do not see them.
     show_usage = not current_user.is_vendor_user
     usage = services.decision_counts([label.id for label in page.items]) if show_usage else {}
@@ -109,16 +108,6 @@ def detail(label_id: int):
     return render_template("labels/detail.html", label=label, usage=usage, history=history)
 
 
-def _show_errors(form: LabelForm, err: ValidationFailed) -> None:
-    """Put each problem on its form field; anything without a field becomes a flash."""
-    for problem in err.details or [{"field": None, "message": err.message}]:
-        field = getattr(form, problem.get("field") or "", None)
-        if field is not None and hasattr(field, "errors"):
-            field.errors = [*field.errors, problem["message"]]
-        else:
-            flash(problem["message"], "danger")
-
-
 @bp.route("/new", methods=["GET", "POST"])
 @access(signed_in(ROLE_ADMIN))
 def create():
@@ -135,7 +124,7 @@ def create():
             )
         except ValidationFailed as err:
             db.session.rollback()
-            _show_errors(form, err)
+            apply_errors(form, err)
         else:
             db.session.commit()
             flash(f"Label {label.code} was created.", "success")
@@ -165,7 +154,7 @@ def edit(label_id: int):
             )
         except ValidationFailed as err:
             db.session.rollback()
-            _show_errors(form, err)
+            apply_errors(form, err)
         else:
             db.session.commit()
             if changed:

@@ -7,7 +7,6 @@ import sqlalchemy as sa
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -24,7 +23,7 @@ from app.security.access import blueprint_policy, signed_in
 from app.security.roles import ROLE_ADMIN, SCOPES
 from app.tokens import services
 from app.tokens.forms import TokenForm
-from app.users.forms import apply_errors, page_number, parse_id
+from app.web import apply_errors, paginate, parse_id
 
 bp = Blueprint("tokens", __name__, url_prefix="/tokens")
 blueprint_policy(bp, signed_in(ROLE_ADMIN))
@@ -38,12 +37,7 @@ def index():
     if status not in services.TOKEN_STATUSES:
         status = "active"
     user_id = parse_id(request.args.get("user"))
-    page = db.paginate(
-        services.token_list_query(q=q, status=status, user_id=user_id),
-        page=page_number(),
-        per_page=current_app.config["PAGE_SIZE"],
-        error_out=False,
-    )
+    page = paginate(services.token_list_query(q=q, status=status, user_id=user_id))
     return render_template(
         "tokens/index.html",
         page=page,

@@ -6,7 +6,6 @@ from functools import cache
 from zoneinfo import available_timezones
 
 import sqlalchemy as sa
-from flask import flash, request
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -18,7 +17,6 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional
 
-from app.errors import DomainError
 from app.extensions import db
 from app.models import Vendor
 from app.models.enums import ROLE_NAMES, ROLES
@@ -101,45 +99,3 @@ class UserCreateForm(_UserFields):
 
 class UserEditForm(_UserFields):
     name = StringField("Name", validators=[DataRequired(), Length(max=120)])
-
-
-# Ids are 32-bit integers on every database; a larger number names nothing (and PostgreSQL
-# would refuse to compare it with an integer column).
-MAX_ID = 2**31 - 1
-
-
-def parse_id(raw) -> int | None:
-    """A positive database id from user input, or None when it cannot be one."""
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        return None
-    return value if 0 < value <= MAX_ID else None
-
-
-def page_number() -> int:
-    """The `page` query argument, kept within what a database OFFSET can take."""
-    return min(max(request.args.get("page", 1, type=int), 1), 1_000_000)
-
-
-def apply_errors(form: FlaskForm, err: DomainError, aliases: dict[str, str] | None = None) -> None:
-    """Show a service error on the form fields it names; flash what names no field."""
-    details = err.details
-    if isinstance(details, dict):
-        details = [details]
-    placed = False
-    for item in details or []:
-        if not isinstance(item, dict):
-            continue
-        name = (aliases or {}).get(item.get("field", ""), item.get("field", ""))
-        field = form._fields.get(name) if name else None
-        if field is None:
-            continue
-        message = item.get("message") or err.message
-        if isinstance(field.errors, list):
-            field.errors.append(message)
-        else:
-            field.errors = [message]
-        placed = True
-    if not placed:
-        flash(err.message, "danger")

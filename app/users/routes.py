@@ -6,7 +6,6 @@ import sqlalchemy as sa
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -23,14 +22,8 @@ from app.security.access import blueprint_policy, signed_in
 from app.security.roles import ROLE_ADMIN, ROLE_INTEGRATION
 from app.tokens.services import token_status
 from app.users import services
-from app.users.forms import (
-    UserCreateForm,
-    UserEditForm,
-    apply_errors,
-    page_number,
-    parse_id,
-    vendor_choices,
-)
+from app.users.forms import UserCreateForm, UserEditForm, vendor_choices
+from app.web import apply_errors, paginate, parse_id
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 blueprint_policy(bp, signed_in(ROLE_ADMIN))
@@ -72,12 +65,7 @@ def index():
         "status": _choice(args.get("status"), services.USER_STATUSES, "active"),
         "sort": sort if sort.lstrip("-") in services.USER_SORTS else "name",
     }
-    page = db.paginate(
-        services.user_list_query(**filters),
-        page=page_number(),
-        per_page=current_app.config["PAGE_SIZE"],
-        error_out=False,
-    )
+    page = paginate(services.user_list_query(**filters))
     filtered = any(args.get(k) for k in ("q", "role", "vendor")) or filters["status"] != "active"
     return render_template(
         "users/index.html",

@@ -4,7 +4,7 @@
 from datetime import date, timedelta
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.errors import Conflict, DomainError, ValidationFailed
@@ -15,6 +15,7 @@ from app.security.roles import ROLE_ADMIN
 from app.security.scoping import scoped, vendor_or_404
 from app.vendors import services
 from app.vendors.forms import ContractForm, VendorForm
+from app.web import apply_errors, paginate
 
 bp = Blueprint("vendors", __name__, url_prefix="/vendors")
 blueprint_policy(bp, signed_in())
@@ -48,9 +49,7 @@ def index():
         stmt = stmt.where(sa.not_(Vendor.active))
     else:
         status = "all"
-    page = db.paginate(
-        stmt.order_by(*SORTS[sort]), per_page=current_app.config["PAGE_SIZE"], error_out=False
-    )
+    page = paginate(stmt.order_by(*SORTS[sort]))
     month = services.this_month()
     in_force = services.contracts_in_force([v.id for v in page.items], month)
     return render_template(
@@ -96,12 +95,7 @@ def _contract_or_404(vendor: Vendor, contract_id: int) -> VendorContract:
 def _reject(form, err: DomainError):
     """Roll back, put the service's messages on the form fields, and pick the status."""
     db.session.rollback()
-    for detail in err.details or [{"field": None, "message": err.message}]:
-        field = form._fields.get(detail.get("field") or "")
-        if field is not None:
-            field.errors = [*field.errors, detail["message"]]
-        else:
-            flash(detail["message"], "danger")
+    apply_errors(form, err)
     return 409 if isinstance(err, Conflict) else 400
 
 

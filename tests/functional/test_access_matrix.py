@@ -162,3 +162,36 @@ def test_vendor_users_never_see_another_vendor_in_lists(client, auth, world, rol
         assert response.status_code == 200, path
         assert f'/vendors/{other.code}"'.encode() not in response.data, path
         assert other.name.encode() not in response.data, path
+
+
+HOSTILE_QUERIES = [
+    "page=99999999999999999999",
+    "page=-3",
+    "page=abc",
+    "sort=;drop table users",
+    "status=%00&q=%00%ff",
+    "q=" + "x" * 5000,
+    "vendor=NOPE&role=nope&user=99999999999&from=2026-13-45&to=yesterday",
+]
+
+
+@pytest.mark.parametrize("role", ["admin", "vendor_lead"])
+def test_hostile_urls_never_cause_a_server_error(app, client, auth, world, role):
+    auth.login(world.users[role])
+    failures = []
+    for rule, method in _routes(app):
+        if method != "GET" or policy_for(app, rule.endpoint).kind == "api":
+            continue
+        path, _ = _url(rule, world.own)
+        probes = [f"{path}?{query}" for query in HOSTILE_QUERIES]
+        if "int:" in rule.rule:
+            huge = rule.rule
+            for name in rule.arguments:
+                fill = "99999999999" if f"<int:{name}>" in huge else PARAMS[name][0](world.own)
+                huge = huge.replace(f"<int:{name}>", fill).replace(f"<{name}>", str(fill))
+            probes.append(huge)
+        for probe in probes:
+            status = client.get(probe).status_code
+            if status >= 500:
+                failures.append(f"GET {probe[:120]} -> {status}")
+    assert failures == []

@@ -213,3 +213,11 @@ def test_a_missing_trailing_slash_redirects_instead_of_erroring(client, login_as
     response = client.get("/vendors")
     assert response.status_code == 308
     assert response.headers["Location"].endswith("/vendors/")
+
+
+def test_nul_characters_are_a_bad_request_not_a_server_error(client, login_as):
+    login_as("admin")
+    response = client.post("/vendors/new", data={"code": "NULL1", "name": "Bad\x00Name"})
+    assert response.status_code == 400
+    assert b"contains a NUL character" in response.data
+    assert client.get("/vendors/?q=%00").status_code == 400

@@ -1,0 +1,74 @@
+"""Helpers shared by the page routes: paging, ids from user input, and showing a
+service's validation errors on a form."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, request
+from flask_wtf import FlaskForm
+from werkzeug.routing import IntegerConverter
+
+from app.errors import DomainError
+from app.extensions import db
+
+# Ids are 32-bit integers on every database; a larger number names nothing (and
+# PostgreSQL would refuse to compare it with an integer column).
+MAX_ID = 2**31 - 1
+MAX_PAGE = 1_000_000
+
+
+class BoundedIntConverter(IntegerConverter):
+    """`<int:...>` in URLs, limited to what an id column can hold: anything larger is
+    simply not found (404) instead of a database error."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
+def parse_id(raw) -> int | None:
+    """A positive database id from user input, or None when it cannot be one."""
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        return None
+    return value if 0 < value <= MAX_ID else None
+
+
+def page_number() -> int:
+    """The `page` query argument, kept within what a database OFFSET can take."""
+    return min(max(request.args.get("page", 1, type=int), 1), MAX_PAGE)
+
+
+def paginate(stmt, per_page: int | None = None):
+    """One page of `stmt` for the current request's `page` argument."""
+    return db.paginate(
+        stmt,
+        page=page_number(),
+        per_page=per_page or current_app.config["PAGE_SIZE"],
+        error_out=False,
+    )
+
+
+def apply_errors(form: FlaskForm, err: DomainError, aliases: dict[str, str] | None = None) -> None:
+    """Show a service error on the form fields it names; flash what names no field."""
+    details = err.details
+    if isinstance(details, dict):
+        details = [details]
+    problems = [d for d in details or [] if isinstance(d, dict)] or [{"message": err.message}]
+    for problem in problems:
+        name = problem.get("field") or ""
+        field = form._fields.get((aliases or {}).get(name, name))
+        message = problem.get("message") or err.message
+        if field is not None:
+            field.errors = [*field.errors, message]
+        else:
+            flash(message, "danger")
+
+
+def refuse_nul_characters():
+    """`before_request`: no database stores a NUL character in text (PostgreSQL refuses
+    it outright), so a query argument or form field carrying one is a bad request."""
+    for source, values in (("query argument", request.args), ("form field", request.form)):
+        for name, value in values.items(multi=True):
+            if "\x00" in name or "\x00" in value:
+                abort(400, f"The {source} {name.replace(chr(0), '')!r} contains a NUL character.")
