@@ -8,6 +8,7 @@ from flask import Flask, has_request_context, request
 from sqlalchemy import event
 
 from app.config import BASE_DIR, load_config
+from app.web import PortalRequest
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -18,6 +19,7 @@ def create_app(config: dict | None = None) -> Flask:
         instance_path=str(BASE_DIR / "instance"),
     )
     app.config.from_mapping(load_config(config))
+    app.request_class = PortalRequest
     register_extensions(app)
     register_security(app)
     register_blueprints(app)
@@ -73,11 +75,9 @@ def register_security(app: Flask) -> None:
     from app.auth.services import configure_login
     from app.security import headers
     from app.security.access import enforce_access
-    from app.web import refuse_nul_characters
 
     headers.init_app(app)
     configure_login(app)
-    app.before_request(refuse_nul_characters)
     app.before_request(enforce_access)
     if app.config.get("TRUSTED_PROXIES"):
         # Behind a load balancer the client address (the login rate-limit key) is in

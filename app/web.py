@@ -3,9 +3,13 @@ service's validation errors on a form."""
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, request
+import re
+
+from flask import Request, current_app, flash, request
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.routing import IntegerConverter
+from werkzeug.utils import cached_property
 
 from app.errors import DomainError
 from app.extensions import db
@@ -65,10 +69,29 @@ def apply_errors(form: FlaskForm, err: DomainError, aliases: dict[str, str] | No
             flash(message, "danger")
 
 
-def refuse_nul_characters():
-    """`before_request`: no database stores a NUL character in text (PostgreSQL refuses
-    it outright), so a query argument or form field carrying one is a bad request."""
-    for source, values in (("query argument", request.args), ("form field", request.form)):
-        for name, value in values.items(multi=True):
-            if "\x00" in name or "\x00" in value:
-                abort(400, f"The {source} {name.replace(chr(0), '')!r} contains a NUL character.")
+class PortalRequest(Request):
+    """Query arguments without NUL characters: no database stores one in text
+    (PostgreSQL refuses it outright), and in a filter or search box it is noise."""
+
+    @cached_property
+    def args(self) -> ImmutableMultiDict:
+        return ImmutableMultiDict(
+            (key.replace("\x00", ""), value.replace("\x00", ""))
+            for key, value in super().args.items(multi=True)
+        )
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class BaseForm(FlaskForm):
+    """Every page form: text with control characters (other than tabs and line breaks)
+    is refused on its field; PostgreSQL would not even store a NUL."""
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        for field in self:
+            if isinstance(field.data, str) and _CONTROL.search(field.data):
+                field.errors = [*field.errors, "Remove the control characters."]
+                valid = False
+        return valid

@@ -1,13 +1,13 @@
 """Label forms. The service validates the values; the form carries them and the CSRF token."""
 
-from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
 
 from app.labels.services import LABEL_SEVERITIES
 from app.models.enums import POLICY_AREA_NAMES, POLICY_AREAS
+from app.web import BaseForm
 
 
-class LabelForm(FlaskForm):
+class LabelForm(BaseForm):
     # validate_choice is off so that an unexpected value gets the service's message,
     # which names the allowed values, rather than a generic "Not a valid choice".
     code = StringField(

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, SelectChoice, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from app.security.roles import SCOPES
+from app.web import BaseForm
 
 
-class TokenForm(FlaskForm):
+class TokenForm(BaseForm):
     # The user is chosen first (the scopes offered depend on their role) and carried here.
     user = HiddenField(validators=[DataRequired(message="Choose a user.")])
     name = StringField(

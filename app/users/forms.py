@@ -6,7 +6,6 @@ from functools import cache
 from zoneinfo import available_timezones
 
 import sqlalchemy as sa
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
@@ -20,6 +19,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from app.extensions import db
 from app.models import Vendor
 from app.models.enums import ROLE_NAMES, ROLES
+from app.web import BaseForm
 
 _REGIONS = (
     "Africa",
@@ -61,7 +61,7 @@ ROLE_CHOICES = [SelectChoice(role, ROLE_NAMES[role]) for role in ROLES]
 VENDOR_HELP = "Required for vendor roles (vendor lead, vendor viewer); leave empty for the others."
 
 
-class _UserFields(FlaskForm):
+class _UserFields(BaseForm):
     role = SelectField("Role", choices=ROLE_CHOICES, validators=[DataRequired()])
     vendor = SelectField("Vendor", choices=[], default="", description=VENDOR_HELP)
     time_zone = SelectField(

@@ -7,12 +7,12 @@ from __future__ import annotations
 import math
 import re
 
-from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 from wtforms.validators import Length, Optional, ValidationError
 
 from app.models import Vendor, VendorContract
 from app.vendors.services import DEFAULT_DISPUTE_WINDOW, TIER_METRICS
+from app.web import BaseForm
 
 TIER_FORMAT = "metric from-to: pct"
 TIER_EXAMPLE = "overall_accuracy 0-90: -5"
@@ -102,7 +102,7 @@ def tiers_to_text(tiers: list[dict] | None) -> str:
     )
 
 
-class VendorForm(FlaskForm):
+class VendorForm(BaseForm):
     code = StringField(
         "Code",
         validators=[Length(max=40)],
@@ -156,7 +156,7 @@ class VendorForm(FlaskForm):
         }
 
 
-class ContractForm(FlaskForm):
+class ContractForm(BaseForm):
     effective_month = StringField(
         "Takes effect in",
         validators=[Length(max=20)],

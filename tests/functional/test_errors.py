@@ -215,9 +215,13 @@ def test_a_missing_trailing_slash_redirects_instead_of_erroring(client, login_as
     assert response.headers["Location"].endswith("/vendors/")
 
 
-def test_nul_characters_are_a_bad_request_not_a_server_error(client, login_as):
+def test_control_characters_are_refused_on_their_field_not_a_server_error(client, login_as):
     login_as("admin")
-    response = client.post("/vendors/new", data={"code": "NULL1", "name": "Bad\x00Name"})
+    response = client.post(
+        "/vendors/new",
+        data={"code": "NULL1", "name": "Bad\x00Name", "time_zone": "UTC", "holiday_country": "US"},
+    )
     assert response.status_code == 400
-    assert b"contains a NUL character" in response.data
-    assert client.get("/vendors/?q=%00").status_code == 400
+    assert b"Remove the control characters." in response.data
+    assert client.get("/vendors/NULL1").status_code == 404
+    assert client.get("/vendors/?q=%00").status_code == 200
