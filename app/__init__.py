@@ -93,13 +93,15 @@ def register_blueprints(app: Flask) -> None:
 
     app.url_map.converters["int"] = BoundedIntConverter  # before any rule is added
     from app.api import bp as api_bp
+    from app.api import init_app as init_api
     from app.auth.routes import bp as auth_bp
     from app.extensions import csrf
     from app.main.routes import bp as main_bp
     from app.vendors.routes import bp as vendors_bp
 
-    for bp in (main_bp, auth_bp, vendors_bp, api_bp):
+    for bp in (main_bp, auth_bp, vendors_bp):
         app.register_blueprint(bp)
+    init_api(app)  # registers api_bp and builds its OpenAPI document
     _register_area_blueprints(app)
     csrf.exempt(api_bp)  # the API authenticates by bearer token, never by cookie
 

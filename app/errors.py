@@ -95,6 +95,38 @@ def _respond(status: int, message: str, details=None, code: str | None = None):
     )
 
 
+def argument_errors(messages: dict) -> list[dict]:
+    """Flatten webargs/marshmallow messages ({location: {field: [msg]}} or, for lists,
+    {location: {index: {field: [msg]}}}) into [{"index"?, "field", "message"}]."""
+    details: list[dict] = []
+
+    def walk(node, path: list, index):
+        if isinstance(node, list) and all(isinstance(m, str) for m in node):
+            for message in node:
+                item = {"field": ".".join(path) or None, "message": message}
+                if index is not None:
+                    item["index"] = index
+                details.append(item)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if isinstance(key, int) and index is None and not path:
+                    walk(value, path, key)
+                else:
+                    walk(value, [*path, str(key)], index)
+        elif isinstance(node, str):
+            details.append({"field": ".".join(path) or None, "message": node})
+
+    for location_messages in messages.values():
+        walk(location_messages, [], None)
+    return details
+
+
+def _summary(details: list[dict], limit: int = 3) -> str:
+    parts = [f"{d['field']}: {d['message']}" if d.get("field") else d["message"] for d in details]
+    more = f" (and {len(parts) - limit} more)" if len(parts) > limit else ""
+    return "; ".join(parts[:limit]) + more
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(err: DomainError):
@@ -107,6 +139,10 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException):
         status = err.code or 500
+        messages = (getattr(err, "data", None) or {}).get("messages")
+        if messages:  # request arguments refused by an API schema
+            details = argument_errors(messages)
+            return _respond(status, "Some arguments are not valid: " + _summary(details), details)
         response = _respond(status, err.description or _TITLES.get(status, "Error"))
         if status == 405 and err.valid_methods:
             body, code = response

@@ -1,7 +1,43 @@
-"""The JSON API under /api/v1, authenticated by bearer tokens only."""
+"""The JSON API under /api/v1, authenticated by bearer tokens only.
 
-from flask import Blueprint
+Endpoints are declared with flask-smorest (marshmallow schemas for arguments and
+responses), so the OpenAPI document at /api/v1/openapi.json is generated from the
+code. Each resource lives in its own module and attaches its routes to `bp`.
+"""
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
+from flask import Flask
+from flask_smorest import Api
+from flask_smorest import Blueprint as ApiBlueprint
 
-from app.api import routes  # noqa: E402,F401  (routes attach themselves to bp)
+bp = ApiBlueprint("api", __name__, url_prefix="/api/v1", description="Vendor QA Portal API")
+
+
+class PortalApi(Api):
+    """flask-smorest without its own error handlers: the portal answers every error
+    itself, in the {"error": {"code", "message", "details"}} shape (app/errors.py)."""
+
+    from app.api.schemas import ErrorSchema as ERROR_SCHEMA
+
+    def _register_error_handlers(self):
+        return None
+
+
+def init_app(app: Flask) -> PortalApi:
+    from app.api import routes  # noqa: F401  (routes attach themselves to bp)
+
+    app.config.setdefault("API_TITLE", "Vendor QA Portal API")
+    app.config.setdefault("API_VERSION", "v1")
+    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    app.config.setdefault("OPENAPI_URL_PREFIX", None)  # the spec is served by bp itself
+    api = PortalApi(
+        app,
+        spec_kwargs={
+            "servers": [{"url": "/"}],
+        },
+    )
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "description": "An API token"}
+    )
+    api.spec.options["security"] = [{"bearerAuth": []}]
+    api.register_blueprint(bp)
+    return api

@@ -3,6 +3,7 @@
 from app.models.audit import AuditChainHead, AuditEvent, AuditRowChange
 from app.models.decision import Decision, DecisionLabel
 from app.models.inspection import Inspection, InspectionAnswer, InspectionLabel, InspectionVersion
+from app.models.job import Job
 from app.models.label import Label
 from app.models.sample import Sample, SampleItem, SamplingPlan
 from app.models.scorecard import (
@@ -25,6 +26,7 @@ __all__ = [
     "InspectionAnswer",
     "InspectionLabel",
     "InspectionVersion",
+    "Job",
     "Label",
     "Sample",
     "SampleItem",

@@ -23,6 +23,7 @@ def test_only_expected_routes_are_public(app):
         if policy_for(app, rule.endpoint).kind == "public"
     )
     assert public == [
+        "/api/v1/openapi.json",
         "/auth/login",
         "/bootstrap/static/<path:filename>",
         "/healthz",
