@@ -1,0 +1,1 @@
+"""Moderation decisions: intake (API, CSV upload, CLI) and the browser."""

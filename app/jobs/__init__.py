@@ -1,0 +1,1 @@
+"""Background jobs: RQ workers when REDIS_URL is set, an in-process thread otherwise."""

@@ -1,0 +1,1 @@
+"""Sampling plans, reproducible stratified draws, assignment and inspector queues (DESIGN §4)."""
