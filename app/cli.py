@@ -17,6 +17,8 @@ from app.security.roles import ROLES, SCOPES
 users_cli = AppGroup("users", help="Manage users.")
 tokens_cli = AppGroup("tokens", help="Manage API tokens.")
 audit_cli = AppGroup("audit", help="Check the audit log.")
+decisions_cli = AppGroup("decisions", help="Import moderation decisions.")
+samples_cli = AppGroup("samples", help="Check samples.")
 
 
 def _fail(message: str, code: int = 1):
@@ -107,6 +109,79 @@ def audit_verify():
     _fail(f"audit chain broken at event #{result.bad_seq}: {result.problem}")
 
 
+@decisions_cli.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Check and count only; store nothing.")
+def decisions_import(path, dry_run):
+    """Import decisions from a CSV file (header: the API field names), all or nothing.
+
+    Prints what was created, updated and unchanged; or every problem found
+    (`line N, field: message`, capped) with their total, and exits with status 1."""
+    from pathlib import Path
+
+    from app.decisions.services import ImportRejected, import_csv
+
+    try:
+        result = import_csv(
+            path,
+            source=f"command line: {Path(path).name}",
+            progress=_import_progress(),
+            dry_run=dry_run,
+        )
+        if dry_run:
+            db.session.rollback()
+        else:
+            db.session.commit()
+    except ImportRejected as err:
+        db.session.rollback()
+        for error in err.errors:
+            field = error.get("field") or "row"
+            click.echo(f"line {error.get('line')}, {field}: {error['message']}")
+        listed = len(err.errors)
+        more = f" ({listed} listed)" if listed < err.total_errors else ""
+        _fail(f"{err.total_errors} problem(s) found{more}; nothing was imported.")
+    except DomainError as err:
+        db.session.rollback()
+        _fail(_describe(err))
+    click.echo(
+        f"{result.rows} rows: {result.created} created, {result.updated} updated, "
+        f"{result.unchanged} unchanged" + (" (dry run: nothing stored)" if dry_run else "")
+    )
+
+
+def _import_progress(every: int = 100_000):
+    """Progress on standard error for big files (every `every` rows, and each phase)."""
+    shown = {"rows": 0}
+
+    def report(done: int, phase: str) -> None:
+        if phase == "reading" and done - shown["rows"] >= every:
+            shown["rows"] = done
+            click.echo(f"read {done:,} rows…", err=True)
+        elif phase in ("checking", "writing") and done >= every:
+            click.echo(f"{phase} {done:,} rows…", err=True)
+
+    return report
+
+
+@samples_cli.command("verify")
+@click.argument("sample_id", type=int)
+def samples_verify(sample_id):
+    """Re-derive a sample's draw from its seed and the population as it stood when it
+    was drawn; exit 0 when seed, digests and items match, 1 naming what differs."""
+    from app.models import Sample
+    from app.sampling.services import verify_sample
+
+    sample = db.session.get(Sample, sample_id)
+    if sample is None:
+        _fail(f"no sample #{sample_id}")
+    result = verify_sample(sample)
+    for check in result.checks:
+        click.echo(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.message}")
+    if not result.ok:
+        _fail(f"sample #{sample_id} does not match its re-derivation")
+    click.echo(f"sample #{sample_id} matches its re-derivation (seed {sample.seed})")
+
+
 @click.command("seed-demo")
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
 def seed_demo(if_empty):
@@ -135,4 +210,6 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(tokens_cli)
     app.cli.add_command(audit_cli)
+    app.cli.add_command(decisions_cli)
+    app.cli.add_command(samples_cli)
     app.cli.add_command(seed_demo)

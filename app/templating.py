@@ -3,29 +3,20 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from flask import Flask, request, url_for
 from flask_login import current_user
 
 from app.models.enums import POLICY_AREA_NAMES, ROLE_NAMES
 from app.security.roles import QA_ROLES, ROLE_ADMIN, VENDOR_ROLES
-
-
-def _zone() -> ZoneInfo:
-    name = getattr(current_user, "time_zone", None) or "UTC"
-    try:
-        return ZoneInfo(name)
-    except (KeyError, ValueError):
-        return ZoneInfo("UTC")
+from app.validation import zone_or_utc
 
 
 def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """Show an aware UTC time in the signed-in user's time zone."""
     if value is None:
         return "—"
-    zone = _zone()
-    local = value.astimezone(zone)
+    local = value.astimezone(zone_or_utc(getattr(current_user, "time_zone", None)))
     return f"{local.strftime(fmt)} {local.tzname()}"
 
 
@@ -47,6 +38,8 @@ def nav_items() -> list[tuple[str, str, str]]:
         items.append(("vendors.index", "My vendor", "building"))
     else:
         items.append(("vendors.index", "Vendors", "building"))
+    items.append(("decisions.index", "Decisions", "list-check"))
+    items.append(("sampling.index", "Samples", "shuffle"))
     items.append(("labels.index", "Labels", "tags"))
     if role == ROLE_ADMIN:
         items += [

@@ -1,9 +1,9 @@
-"""Helpers shared by the page routes: paging, ids from user input, and showing a
-service's validation errors on a form."""
+"""Helpers shared by the page routes: paging, ids and choices from user input, and
+showing a service's validation errors on a form."""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Container
 
 from flask import Request, current_app, flash, request
 from flask_wtf import FlaskForm
@@ -13,6 +13,7 @@ from werkzeug.utils import cached_property
 
 from app.errors import DomainError
 from app.extensions import db
+from app.validation import CONTROL_MESSAGE, TEXT_WHITESPACE, has_control_characters
 
 # Ids are 32-bit integers on every database; a larger number names nothing (and
 # PostgreSQL would refuse to compare it with an integer column).
@@ -36,6 +37,13 @@ def parse_id(raw) -> int | None:
     except (TypeError, ValueError):
         return None
     return value if 0 < value <= MAX_ID else None
+
+
+def arg_choice(name: str, allowed: Container[str], default: str) -> str:
+    """The query argument `name` when it is one of `allowed`, else `default`: a stale or
+    hand-edited link shows the default list instead of failing."""
+    value = request.args.get(name, default)
+    return value if value in allowed else default
 
 
 def page_number() -> int:
@@ -81,9 +89,6 @@ class PortalRequest(Request):
         )
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
 class BaseForm(FlaskForm):
     """Every page form: text with control characters (other than tabs and line breaks)
     is refused on its field; PostgreSQL would not even store a NUL."""
@@ -91,7 +96,7 @@ class BaseForm(FlaskForm):
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
         for field in self:
-            if isinstance(field.data, str) and _CONTROL.search(field.data):
-                field.errors = [*field.errors, "Remove the control characters."]
+            if isinstance(field.data, str) and has_control_characters(field.data, TEXT_WHITESPACE):
+                field.errors = [*field.errors, CONTROL_MESSAGE]
                 valid = False
         return valid

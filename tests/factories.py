@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import factory
 from factory.alchemy import SQLAlchemyModelFactory
 
 from app.extensions import db
-from app.models import Label, User, Vendor, VendorContract
+from app.models import Decision, DecisionLabel, Label, User, Vendor, VendorContract
 from app.security.passwords import hash_password
 from tests.conftest import TEST_PASSWORD
 
@@ -81,3 +81,29 @@ class UserFactory(BaseFactory):
     password_hash = factory.LazyAttribute(
         lambda o: None if o.role == "integration" else _password_hash(TEST_PASSWORD)
     )
+
+
+class DecisionFactory(BaseFactory):
+    """A moderation decision; `labels=[label, ...]` attaches labels, the primary first."""
+
+    class Meta:
+        model = Decision
+
+    external_id = factory.Sequence(lambda n: f"DEC-{n:07d}")
+    vendor = factory.SubFactory(VendorFactory)
+    moderator_id = "MOD-001"
+    site = "Manila"
+    market = "US"
+    policy_area = "listing"
+    item_id = factory.Sequence(lambda n: f"ITEM-{n:07d}")
+    item_url = None
+    context = None
+    decision = "approve"
+    decided_at = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+
+    @factory.post_generation
+    def labels(obj, create, extracted, **kwargs):
+        for position, label in enumerate(extracted or []):
+            obj.decision_labels.append(DecisionLabel(position=position, label=label))
+        if create and extracted:
+            db.session.flush()

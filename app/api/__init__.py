@@ -7,9 +7,10 @@ code. Each resource lives in its own module and attaches its routes to `bp`.
 
 from flask import Flask
 from flask_smorest import Api
-from flask_smorest import Blueprint as ApiBlueprint
 
-bp = ApiBlueprint("api", __name__, url_prefix="/api/v1", description="Vendor QA Portal API")
+from app.api.blueprint import PortalBlueprint
+
+bp = PortalBlueprint("api", __name__, url_prefix="/api/v1", description="Vendor QA Portal API")
 
 
 class PortalApi(Api):
@@ -23,7 +24,14 @@ class PortalApi(Api):
 
 
 def init_app(app: Flask) -> PortalApi:
-    from app.api import routes  # noqa: F401  (routes attach themselves to bp)
+    from app.api import (
+        decisions,  # noqa: F401
+        decisions_read,  # noqa: F401
+        jobs,  # noqa: F401
+        reference,  # noqa: F401
+        routes,  # noqa: F401  (routes attach themselves to bp)
+        samples,  # noqa: F401
+    )
 
     app.config.setdefault("API_TITLE", "Vendor QA Portal API")
     app.config.setdefault("API_VERSION", "v1")

@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
@@ -18,6 +18,7 @@ from app.extensions import db
 from app.models import AuditEvent, AuditRowChange
 from app.security.access import blueprint_policy, signed_in
 from app.security.roles import ROLE_ADMIN
+from app.validation import zone_or_utc
 from app.web import paginate
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
@@ -27,10 +28,7 @@ _ABSENT = object()
 
 
 def _viewer_zone() -> ZoneInfo:
-    try:
-        return ZoneInfo(current_user.time_zone or "UTC")
-    except (KeyError, ValueError):
-        return ZoneInfo("UTC")
+    return zone_or_utc(current_user.time_zone)
 
 
 def _local_midnight_utc(day: date, zone: ZoneInfo) -> datetime:
@@ -69,12 +67,9 @@ class Filters:
 
 def _filtered_events(args) -> tuple[sa.Select, Filters, dict[str, str]]:
     """Build the event query from the query string; bad dates are reported, not fatal."""
+    # NUL characters are already gone: PortalRequest drops them from every query argument.
     filters = Filters(
-        **{
-            # NUL characters cannot reach PostgreSQL in a query parameter.
-            key: (args.get(key) or "").replace("\x00", "").strip()[:254]
-            for key in Filters.__dataclass_fields__
-        }
+        **{key: (args.get(key) or "").strip()[:254] for key in Filters.__dataclass_fields__}
     )
     errors: dict[str, str] = {}
     stmt = sa.select(AuditEvent)
@@ -170,16 +165,9 @@ def diff(before: Any, after: Any) -> list[FieldChange]:
     return [FieldChange("value", before, after)]
 
 
-def _event_or_404(seq: int) -> AuditEvent:
-    event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.seq == seq))
-    if event is None:
-        abort(404)
-    return event
-
-
 @bp.get("/<int:seq>")
 def detail(seq: int):
-    event = _event_or_404(seq)
+    event = db.first_or_404(sa.select(AuditEvent).where(AuditEvent.seq == seq))
     rows = None
     if event.row_count:
         rows = paginate(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -136,6 +137,38 @@ def record(
             ],
         }
     )
+
+
+def record_change(
+    session: Session,
+    action: str,
+    object_type: str,
+    obj: Any,
+    before: dict,
+    *,
+    summary: str | Callable[[dict[str, tuple[Any, Any]]], str],
+    actor: User | None = None,
+) -> bool:
+    """Record `action` on `obj` if its `audit_state()` differs from `before`; return
+    whether it did. `summary` may be a function of the changed fields,
+    `{key: (before, after)}` in the order of the state."""
+    after = obj.audit_state()
+    if after == before:
+        return False
+    if callable(summary):
+        changed = {k: (before.get(k), v) for k, v in after.items() if before.get(k) != v}
+        summary = summary(changed)
+    record(
+        session,
+        action,
+        object_type,
+        obj.id,
+        before=before,
+        after=after,
+        summary=summary,
+        actor=actor,
+    )
+    return True
 
 
 def _lock_head(session: Session) -> tuple[int, str]:

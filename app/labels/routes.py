@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.errors import Conflict, ValidationFailed
@@ -14,7 +14,7 @@ from app.models import AuditEvent, Label
 from app.models.enums import POLICY_AREAS
 from app.security.access import access, blueprint_policy, signed_in
 from app.security.roles import ROLE_ADMIN
-from app.web import apply_errors, paginate
+from app.web import apply_errors, arg_choice, paginate
 
 bp = Blueprint("labels", __name__, url_prefix="/labels")
 blueprint_policy(bp, signed_in())
@@ -44,11 +44,9 @@ def _order(sort: str) -> tuple[str, list]:
 
 @bp.get("/")
 def index():
-    q = (request.args.get("q") or "").replace("\x00", "").strip()[:200]
-    area = request.args.get("area", "")
-    area = area if area in POLICY_AREAS else ""
-    status = request.args.get("status", "active")
-    status = status if status in STATUSES else "active"
+    q = (request.args.get("q") or "").strip()[:200]
+    area = arg_choice("area", POLICY_AREAS, "")
+    status = arg_choice("status", STATUSES, "active")
     sort, order_by = _order(request.args.get("sort", "code"))
 
     stmt = sa.select(Label)
@@ -86,16 +84,9 @@ def index():
     )
 
 
-def _label_or_404(label_id: int) -> Label:
-    label = db.session.get(Label, label_id)
-    if label is None:
-        abort(404)
-    return label
-
-
 @bp.get("/<int:label_id>")
 def detail(label_id: int):
-    label = _label_or_404(label_id)
+    label = db.get_or_404(Label, label_id)
     usage = None if current_user.is_vendor_user else services.label_usage(label)
     history = []
     if current_user.role == ROLE_ADMIN:
@@ -136,7 +127,7 @@ def create():
 @bp.route("/<int:label_id>/edit", methods=["GET", "POST"])
 @access(signed_in(ROLE_ADMIN))
 def edit(label_id: int):
-    label = _label_or_404(label_id)
+    label = db.get_or_404(Label, label_id)
     usage = services.label_usage(label)
     form = LabelForm(obj=label)
     if form.validate_on_submit():
@@ -169,31 +160,28 @@ def edit(label_id: int):
 @bp.post("/<int:label_id>/retire")
 @access(signed_in(ROLE_ADMIN))
 def retire(label_id: int):
-    label = _label_or_404(label_id)
-    try:
-        services.retire_label(label, actor=current_user._get_current_object())
-    except Conflict as err:
-        db.session.rollback()
-        flash(err.message, "warning")
-    else:
-        db.session.commit()
-        flash(
-            f"Label {label.code} was retired. It stays listed under “Retired” for history.",
-            "success",
-        )
-    return redirect(url_for("labels.detail", label_id=label_id))
+    return _change_status(
+        label_id,
+        services.retire_label,
+        "Label {code} was retired. It stays listed under “Retired” for history.",
+    )
 
 
 @bp.post("/<int:label_id>/reactivate")
 @access(signed_in(ROLE_ADMIN))
 def reactivate(label_id: int):
-    label = _label_or_404(label_id)
+    return _change_status(label_id, services.reactivate_label, "Label {code} is active again.")
+
+
+def _change_status(label_id: int, operation, done: str):
+    """Retire or reactivate; a label already in that state is a warning, not an error page."""
+    label = db.get_or_404(Label, label_id)
     try:
-        services.reactivate_label(label, actor=current_user._get_current_object())
+        operation(label, actor=current_user._get_current_object())
     except Conflict as err:
         db.session.rollback()
         flash(err.message, "warning")
     else:
         db.session.commit()
-        flash(f"Label {label.code} is active again.", "success")
+        flash(done.format(code=label.code), "success")
     return redirect(url_for("labels.detail", label_id=label_id))

@@ -15,11 +15,18 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from app.audit.services import record
-from app.errors import Conflict, ValidationFailed
+from app.audit.services import record, record_change
+from app.errors import Conflict
 from app.extensions import db
 from app.models import DecisionLabel, InspectionLabel, Label, User
 from app.models.enums import POLICY_AREA_NAMES, POLICY_AREAS
+from app.validation import (
+    CONTROL_MESSAGE,
+    TEXT_WHITESPACE,
+    has_control_characters,
+    normalise_code,
+    raise_problems,
+)
 
 CODE_PATTERN = re.compile(r"^[A-Z0-9-]{2,64}$")
 # A rejection label describes an error, so its typical severity is never `none`.
@@ -75,10 +82,6 @@ def decision_counts(label_ids: list[int]) -> dict[int, int]:
     return dict(rows.tuples().all())
 
 
-def normalise_code(code: str | None) -> str:
-    return (code or "").strip().upper()
-
-
 def _check_code(code: str) -> list[dict]:
     if not code:
         return [{"field": "code", "message": "A code is required."}]
@@ -99,18 +102,14 @@ def _check_policy_area(policy_area: str) -> list[dict]:
     return []
 
 
-def _has_control(text: str, allowed: str = "") -> bool:
-    return any((ord(c) < 32 or ord(c) == 127) and c not in allowed for c in text)
-
-
 def _check_details(name: str, typical_severity: str, description: str) -> list[dict]:
     problems = []
     if not name:
         problems.append({"field": "name", "message": "A name is required."})
     elif len(name) > NAME_MAX:
         problems.append({"field": "name", "message": f"At most {NAME_MAX} characters."})
-    elif _has_control(name):
-        problems.append({"field": "name", "message": "Remove the control characters."})
+    elif has_control_characters(name):
+        problems.append({"field": "name", "message": CONTROL_MESSAGE})
     if typical_severity not in LABEL_SEVERITIES:
         problems.append(
             {
@@ -122,8 +121,8 @@ def _check_details(name: str, typical_severity: str, description: str) -> list[d
         problems.append(
             {"field": "description", "message": f"At most {DESCRIPTION_MAX} characters."}
         )
-    elif _has_control(description, allowed="\n\r\t"):
-        problems.append({"field": "description", "message": "Remove the control characters."})
+    elif has_control_characters(description, TEXT_WHITESPACE):
+        problems.append({"field": "description", "message": CONTROL_MESSAGE})
     return problems
 
 
@@ -132,11 +131,6 @@ def _code_taken(code: str, exclude_id: int | None = None) -> bool:
     if exclude_id is not None:
         stmt = stmt.where(Label.id != exclude_id)
     return db.session.scalar(stmt) is not None
-
-
-def _raise(problems: list[dict]) -> None:
-    if problems:
-        raise ValidationFailed(problems[0]["message"], problems)
 
 
 def _taken_problem(code: str) -> list[dict]:
@@ -150,7 +144,7 @@ def _flush_unique(code: str) -> None:
         with db.session.begin_nested():
             db.session.flush()
     except IntegrityError:
-        _raise(_taken_problem(code))
+        raise_problems(_taken_problem(code))
 
 
 def create_label(
@@ -175,7 +169,7 @@ def create_label(
     ]
     if not problems and _code_taken(code):
         problems = _taken_problem(code)
-    _raise(problems)
+    raise_problems(problems)
     label = Label(
         code=code,
         name=name,
@@ -229,7 +223,7 @@ def update_label(
                 problems.append({"field": "policy_area", "message": usage.reason()})
     if not problems and new_code != label.code and _code_taken(new_code, label.id):
         problems = _taken_problem(new_code)
-    _raise(problems)
+    raise_problems(problems)
 
     before = label.audit_state()
     label.code = new_code
@@ -237,59 +231,41 @@ def update_label(
     label.name = name
     label.typical_severity = typical_severity
     label.description = description
-    after = label.audit_state()
-    if after == before:
-        return False
     _flush_unique(new_code)
-    changed = sorted(key for key in after if after[key] != before[key])
-    record(
+    return record_change(
         db.session,
         "label.updated",
         "label",
-        label.id,
-        before=before,
-        after=after,
-        summary=f"updated label {label.code}: {', '.join(changed)}",
+        label,
+        before,
+        summary=lambda changed: f"updated label {label.code}: {', '.join(sorted(changed))}",
         actor=actor,
     )
-    return True
 
 
 def retire_label(label: Label, *, actor: User | None = None) -> None:
     """Retire a label: it stays for history but is no longer offered for new work."""
-    if not label.active:
-        raise Conflict(f"Label {label.code} is already retired.")
-    before = label.audit_state()
-    label.active = False
-    label.retired_at = datetime.now(UTC)
-    db.session.flush()
-    record(
-        db.session,
-        "label.retired",
-        "label",
-        label.id,
-        before=before,
-        after=label.audit_state(),
-        summary=f"retired label {label.code}",
-        actor=actor,
-    )
+    _set_active(label, False, actor)
 
 
 def reactivate_label(label: Label, *, actor: User | None = None) -> None:
     """Bring a retired label back into use."""
-    if label.active:
-        raise Conflict(f"Label {label.code} is already active.")
+    _set_active(label, True, actor)
+
+
+def _set_active(label: Label, active: bool, actor: User | None) -> None:
+    if label.active == active:
+        raise Conflict(f"Label {label.code} is already {'active' if active else 'retired'}.")
     before = label.audit_state()
-    label.active = True
-    label.retired_at = None
+    label.active = active
+    label.retired_at = None if active else datetime.now(UTC)
     db.session.flush()
-    record(
+    record_change(
         db.session,
-        "label.reactivated",
+        "label.reactivated" if active else "label.retired",
         "label",
-        label.id,
-        before=before,
-        after=label.audit_state(),
-        summary=f"reactivated label {label.code}",
+        label,
+        before,
+        summary=f"{'reactivated' if active else 'retired'} label {label.code}",
         actor=actor,
     )

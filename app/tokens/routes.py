@@ -6,7 +6,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import (
     Blueprint,
-    abort,
     flash,
     redirect,
     render_template,
@@ -23,7 +22,7 @@ from app.security.access import blueprint_policy, signed_in
 from app.security.roles import ROLE_ADMIN, SCOPES
 from app.tokens import services
 from app.tokens.forms import TokenForm
-from app.web import apply_errors, paginate, parse_id
+from app.web import apply_errors, arg_choice, paginate, parse_id
 
 bp = Blueprint("tokens", __name__, url_prefix="/tokens")
 blueprint_policy(bp, signed_in(ROLE_ADMIN))
@@ -33,9 +32,7 @@ blueprint_policy(bp, signed_in(ROLE_ADMIN))
 def index():
     """Every token, with user search, a status filter and pagination."""
     q = (request.args.get("q") or "").strip()
-    status = request.args.get("status", "active")
-    if status not in services.TOKEN_STATUSES:
-        status = "active"
+    status = arg_choice("status", services.TOKEN_STATUSES, "active")
     user_id = parse_id(request.args.get("user"))
     page = paginate(services.token_list_query(q=q, status=status, user_id=user_id))
     return render_template(
@@ -115,9 +112,7 @@ def _user_error(raw: str | None) -> ValidationFailed:
 @bp.post("/<int:token_id>/revoke")
 def revoke(token_id: int):
     """Revoke a token; it stops working with the next request."""
-    token = db.session.get(ApiToken, token_id) if parse_id(token_id) else None
-    if token is None:
-        abort(404)
+    token = db.get_or_404(ApiToken, token_id)
     if token.revoked_at is not None:
         flash(f"Token {token.prefix}… was already revoked.", "info")
     else:

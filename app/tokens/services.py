@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import contains_eager
 
-from app.audit.services import record
+from app.audit.services import record, record_change
 from app.errors import ValidationFailed
 from app.extensions import db
 from app.models import ApiToken, User
 from app.security.roles import ROLE_SCOPES, SCOPES
 from app.security.tokens import generate_token, hash_token
+from app.validation import zone_or_utc
 
 TOKEN_STATUSES = ("active", "expired", "revoked", "all")
 # A token's expiry is a date; beyond this horizon "no expiry" says the same more honestly.
@@ -76,11 +76,8 @@ def expiry_from_date(day: date | None, time_zone: str = "UTC") -> datetime | Non
                 }
             ],
         )
-    try:
-        zone = ZoneInfo(time_zone)
-    except (KeyError, ValueError):
-        zone = ZoneInfo("UTC")
-    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone_or_utc(time_zone))
+    return end.astimezone(UTC)
 
 
 def create_token(
@@ -149,13 +146,12 @@ def revoke_token(token: ApiToken, actor: User | None = None) -> None:
         return
     before = token.audit_state()
     token.revoked_at = datetime.now(UTC)
-    record(
+    record_change(
         db.session,
         "token.revoked",
         "api_token",
-        token.id,
-        before=before,
-        after=token.audit_state(),
+        token,
+        before,
         summary=f"revoked token {token.prefix}… of {token.user.email}",
         actor=actor,
     )

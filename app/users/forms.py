@@ -1,9 +1,8 @@
-"""Forms of user administration, and a helper that puts service errors on form fields."""
+"""Forms of user administration and the choices they offer (roles, vendors, time zones)."""
 
 from __future__ import annotations
 
 from functools import cache
-from zoneinfo import available_timezones
 
 import sqlalchemy as sa
 from wtforms import (
@@ -19,6 +18,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from app.extensions import db
 from app.models import Vendor
 from app.models.enums import ROLE_NAMES, ROLES
+from app.validation import is_time_zone, time_zones
 from app.web import BaseForm
 
 _REGIONS = (
@@ -39,7 +39,7 @@ _REGIONS = (
 def time_zone_choices() -> tuple[SelectChoice, ...]:
     """UTC, then the canonical Region/City zones grouped by region (the legacy aliases
     such as "GB" or "EST5EDT" are left out of the list, though still accepted)."""
-    zones = sorted(z for z in available_timezones() if z.split("/")[0] in _REGIONS)
+    zones = [z for z in time_zones() if z.split("/")[0] in _REGIONS]
     return (
         SelectChoice("UTC"),
         *(SelectChoice(z, z.replace("_", " "), optgroup=z.split("/")[0]) for z in zones),
@@ -75,8 +75,7 @@ class _UserFields(BaseForm):
         self.vendor.choices = vendor_choices()
         choices = list(time_zone_choices())
         current = self.time_zone.data
-        known = current in available_timezones() if current else False
-        if known and all(c.value != current for c in choices):
+        if is_time_zone(current) and all(c.value != current for c in choices):
             choices.insert(1, SelectChoice(current))  # a legacy zone, kept as it is
         self.time_zone.choices = choices
 

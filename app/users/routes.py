@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import (
     Blueprint,
-    abort,
     flash,
     redirect,
     render_template,
@@ -23,18 +22,10 @@ from app.security.roles import ROLE_ADMIN, ROLE_INTEGRATION
 from app.tokens.services import token_status
 from app.users import services
 from app.users.forms import UserCreateForm, UserEditForm, vendor_choices
-from app.web import apply_errors, paginate, parse_id
+from app.web import apply_errors, arg_choice, paginate
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 blueprint_policy(bp, signed_in(ROLE_ADMIN))
-
-
-def _user_or_404(user_id: int) -> User:
-    user_id = parse_id(user_id)
-    user = db.session.get(User, user_id) if user_id else None
-    if user is None:
-        abort(404)
-    return user
 
 
 def _vendor_from_form(form) -> Vendor | None:
@@ -48,11 +39,6 @@ def _vendor_from_form(form) -> Vendor | None:
     return vendor
 
 
-def _choice(value: str | None, allowed, default: str) -> str:
-    """`value` when it is one of `allowed`; otherwise the default (bad links do not fail)."""
-    return value if value in allowed else default
-
-
 @bp.get("/")
 def index():
     """Users, with search, filters, sorting and pagination."""
@@ -60,9 +46,9 @@ def index():
     sort = args.get("sort", "name")
     filters = {
         "q": (args.get("q") or "").strip(),
-        "role": _choice(args.get("role"), ROLES, ""),
+        "role": arg_choice("role", ROLES, ""),
         "vendor_code": (args.get("vendor") or "").strip().upper(),
-        "status": _choice(args.get("status"), services.USER_STATUSES, "active"),
+        "status": arg_choice("status", services.USER_STATUSES, "active"),
         "sort": sort if sort.lstrip("-") in services.USER_SORTS else "name",
     }
     page = paginate(services.user_list_query(**filters))
@@ -71,7 +57,7 @@ def index():
         "users/index.html",
         page=page,
         filtered=filtered,
-        vendors=vendor_choices()[1:],
+        vendors={choice.value: choice.label for choice in vendor_choices()[1:]},
         roles=ROLE_NAMES,
         **filters,
     )
@@ -110,7 +96,7 @@ def create():
 
 @bp.get("/<int:user_id>")
 def detail(user_id: int):
-    return _render_detail(_user_or_404(user_id))
+    return _render_detail(db.get_or_404(User, user_id))
 
 
 def _render_detail(user: User, status: int = 200):
@@ -128,7 +114,7 @@ def _render_detail(user: User, status: int = 200):
 
 @bp.route("/<int:user_id>/edit", methods=["GET", "POST"])
 def edit(user_id: int):
-    user = _user_or_404(user_id)
+    user = db.get_or_404(User, user_id)
     form = UserEditForm(obj=user)
     if request.method == "GET":
         form.vendor.data = user.vendor.code if user.vendor else ""
@@ -173,15 +159,20 @@ def _flash_change(user: User, change: services.UserChange, was_integration: bool
         flash("This user has no password yet: reset it so they can sign in.", "warning")
 
 
+def _refused(user: User, err: DomainError):
+    """An account action the service refused: undo it and show the user's page with why."""
+    db.session.rollback()
+    flash(err.message, "danger")
+    return _render_detail(user, err.status)
+
+
 def _action(user_id: int, operation, done: str, nothing: str):
     """Run a POSTed account action; a refusal re-renders the page with its message."""
-    user = _user_or_404(user_id)
+    user = db.get_or_404(User, user_id)
     try:
         changed = operation(user, actor=current_user._get_current_object())
     except DomainError as err:
-        db.session.rollback()
-        flash(err.message, "danger")
-        return _render_detail(user, err.status)
+        return _refused(user, err)
     db.session.commit()
     flash(done.format(email=user.email) if changed else nothing.format(email=user.email), "info")
     return redirect(url_for("users.detail", user_id=user.id))
@@ -210,12 +201,10 @@ def activate(user_id: int):
 @bp.post("/<int:user_id>/reset-password")
 def reset_password(user_id: int):
     """Set a temporary password and show it once; it is never shown again."""
-    user = _user_or_404(user_id)
+    user = db.get_or_404(User, user_id)
     try:
         plain = services.reset_password(user, actor=current_user._get_current_object())
     except DomainError as err:
-        db.session.rollback()
-        flash(err.message, "danger")
-        return _render_detail(user, err.status)
+        return _refused(user, err)
     db.session.commit()
     return render_template("users/password_reset.html", user=user, password=plain)

@@ -7,18 +7,18 @@ from __future__ import annotations
 import secrets
 import string
 from dataclasses import dataclass
-from zoneinfo import available_timezones
 
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
-from app.audit.services import record
-from app.errors import Conflict, NotAllowed, ValidationFailed
+from app.audit.services import record, record_change
+from app.errors import Conflict, NotAllowed
 from app.extensions import db
 from app.models import ApiToken, AuditEvent, User, Vendor
 from app.security.passwords import hash_password, password_problem
 from app.security.roles import ROLE_ADMIN, ROLE_INTEGRATION, ROLE_SCOPES, ROLES, VENDOR_ROLES
 from app.tokens.services import revoke_token
+from app.validation import is_time_zone, raise_problems
 
 
 def _check_common(email: str, role: str, vendor: Vendor | None, time_zone: str) -> list[dict]:
@@ -31,7 +31,7 @@ def _check_common(email: str, role: str, vendor: Vendor | None, time_zone: str) 
         problems.append({"field": "vendor", "message": "Vendor users need a vendor."})
     elif role not in VENDOR_ROLES and vendor is not None:
         problems.append({"field": "vendor", "message": "Only vendor roles belong to a vendor."})
-    if time_zone not in available_timezones():
+    if not is_time_zone(time_zone):
         problems.append({"field": "time_zone", "message": f"Unknown time zone {time_zone!r}."})
     return problems
 
@@ -60,8 +60,7 @@ def create_user(
         problem = password_problem(password, email)
         if problem:
             problems.append({"field": "password", "message": problem})
-    if problems:
-        raise ValidationFailed(problems[0]["message"], problems)
+    raise_problems(problems)
     if db.session.scalar(sa.select(User.id).where(User.email == email)) is not None:
         raise Conflict(
             f"A user with email {email} already exists.",
@@ -226,8 +225,7 @@ def update_user(
                     "an admin first.",
                 }
             )
-    if problems:
-        raise ValidationFailed(problems[0]["message"], problems)
+    raise_problems(problems)
 
     before = user.audit_state()
     access_changed = role != user.role or (vendor.id if vendor else None) != user.vendor_id
@@ -248,20 +246,17 @@ def update_user(
             if token.revoked_at is None and not set(token.scopes or []) <= allowed:
                 revoke_token(token, actor=actor)
                 result.revoked_tokens += 1
-    after = user.audit_state()
-    if after == before:
-        return result
-    result.changed = True
-    changes = ", ".join(f"{k} {before[k]} → {after[k]}" for k in after if before[k] != after[k])
     db.session.flush()
-    record(
+    result.changed = record_change(
         db.session,
         "user.updated",
         "user",
-        user.id,
-        before=before,
-        after=after,
-        summary=f"updated {user.email}: {changes}",
+        user,
+        before,
+        summary=lambda changed: (
+            f"updated {user.email}: "
+            + ", ".join(f"{k} {old} → {new}" for k, (old, new) in changed.items())
+        ),
         actor=actor,
     )
     return result
@@ -282,37 +277,31 @@ def deactivate_user(user: User, *, actor: User | None = None) -> bool:
     user.active = False
     user.rotate_session_token()
     db.session.flush()
-    record(
+    return record_change(
         db.session,
         "user.deactivated",
         "user",
-        user.id,
-        before=before,
-        after=user.audit_state(),
+        user,
+        before,
         summary=f"deactivated {user.email}",
         actor=actor,
     )
-    return True
 
 
 def activate_user(user: User, *, actor: User | None = None) -> bool:
     """Reactivate `user`. False if already active."""
-    if user.active:
-        return False
     before = user.audit_state()
     user.active = True
     db.session.flush()
-    record(
+    return record_change(
         db.session,
         "user.activated",
         "user",
-        user.id,
-        before=before,
-        after=user.audit_state(),
+        user,
+        before,
         summary=f"reactivated {user.email}",
         actor=actor,
     )
-    return True
 
 
 def reset_password(user: User, *, actor: User | None = None) -> str:

@@ -4,7 +4,7 @@
 from datetime import date, timedelta
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.errors import Conflict, DomainError, ValidationFailed
@@ -13,9 +13,10 @@ from app.models import Vendor, VendorContract
 from app.security.access import access, blueprint_policy, signed_in
 from app.security.roles import ROLE_ADMIN
 from app.security.scoping import scoped, vendor_or_404
+from app.validation import holiday_countries, time_zones
 from app.vendors import services
 from app.vendors.forms import ContractForm, VendorForm
-from app.web import apply_errors, paginate
+from app.web import apply_errors, arg_choice, paginate
 
 bp = Blueprint("vendors", __name__, url_prefix="/vendors")
 blueprint_policy(bp, signed_in())
@@ -34,9 +35,7 @@ SORTS = {
 def index():
     q = (request.args.get("q") or "").strip()
     status = request.args.get("status", "active")
-    sort = request.args.get("sort", "code")
-    if sort not in SORTS:
-        sort = "code"
+    sort = arg_choice("sort", SORTS, "code")
     stmt = scoped(sa.select(Vendor), Vendor, current_user)
     if q:
         like = f"%{q.lower()}%"
@@ -82,14 +81,11 @@ def detail(code: str):
 
 def _contract_or_404(vendor: Vendor, contract_id: int) -> VendorContract:
     """A contract version of this vendor only; any other id is 404."""
-    contract = db.session.scalar(
+    return db.first_or_404(
         sa.select(VendorContract).where(
             VendorContract.id == contract_id, VendorContract.vendor_id == vendor.id
         )
     )
-    if contract is None:
-        abort(404)
-    return contract
 
 
 def _reject(form, err: DomainError):
@@ -102,8 +98,8 @@ def _reject(form, err: DomainError):
 def _form_page(template: str, status: int, **context):
     return render_template(
         template,
-        time_zones=services.time_zones(),
-        holiday_countries=services.holiday_countries(),
+        time_zones=time_zones(),
+        holiday_countries=holiday_countries(),
         **context,
     ), status
 

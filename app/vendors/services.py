@@ -12,18 +12,22 @@ import math
 import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
-from functools import cache
 from itertools import pairwise
-from zoneinfo import available_timezones
 
-import holidays
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from app.audit.services import record
-from app.errors import Conflict, ValidationFailed
+from app.audit.services import record, record_change
+from app.errors import Conflict
 from app.extensions import db
 from app.models import User, Vendor, VendorContract
+from app.validation import (
+    holiday_country_code,
+    is_time_zone,
+    normalise_code,
+    problem,
+    raise_problems,
+)
 
 CODE_RE = re.compile(r"^[A-Z0-9_-]{2,20}$")
 MARKET_RE = re.compile(r"^[A-Z]{2}$")
@@ -35,42 +39,7 @@ MAX_TIERS = 20
 DEFAULT_DISPUTE_WINDOW = 5
 
 
-# Reference data ----------------------------------------------------------------------
-
-
-@cache
-def time_zones() -> tuple[str, ...]:
-    """Every IANA time zone name the server knows, sorted."""
-    return tuple(sorted(available_timezones()))
-
-
-@cache
-def holiday_countries() -> dict[str, str]:
-    """Country codes the holiday calendar supports (alpha-2 and alpha-3) → a display name."""
-    names: dict[str, str] = {}
-    try:  # the registry is where the library keeps its country names
-        from holidays.registry import COUNTRIES
-
-        for class_name, alpha2, *_ in COUNTRIES.values():
-            names[alpha2] = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", class_name)
-    except (ImportError, ValueError):  # pragma: no cover - older library layouts
-        pass
-    aliases = _alpha3_to_alpha2()  # accepted as input, but offer each country once
-    return {
-        code: names.get(code, code)
-        for code in sorted(holidays.list_supported_countries())
-        if code not in aliases
-    }
-
-
-@cache
-def _alpha3_to_alpha2() -> dict[str, str]:
-    try:
-        from holidays.registry import COUNTRIES
-
-        return {entry[2]: entry[1] for entry in COUNTRIES.values() if len(entry) > 2}
-    except (ImportError, ValueError, IndexError):  # pragma: no cover
-        return {}
+# Months ------------------------------------------------------------------------------
 
 
 def this_month(today: date | None = None) -> date:
@@ -80,15 +49,6 @@ def this_month(today: date | None = None) -> date:
 
 
 # Parsing helpers ---------------------------------------------------------------------
-
-
-def _problem(field: str, message: str) -> dict:
-    return {"field": field, "message": message}
-
-
-def _fail(problems: list[dict]) -> None:
-    if problems:
-        raise ValidationFailed(problems[0]["message"], problems)
 
 
 def split_list(value: str | Iterable[str] | None) -> list[str]:
@@ -135,10 +95,10 @@ def _number(value) -> float | None:
 def _share(field: str, label: str, value, problems: list[dict]) -> float | None:
     number = _number(value)
     if number is None:
-        problems.append(_problem(field, f"{label} is required (a percentage from 0 to 100)."))
+        problems.append(problem(field, f"{label} is required (a percentage from 0 to 100)."))
         return None
     if not 0 <= number <= 1:
-        problems.append(_problem(field, f"{label} must be between 0% and 100%."))
+        problems.append(problem(field, f"{label} must be between 0% and 100%."))
         return None
     return round(number, 6)
 
@@ -146,10 +106,10 @@ def _share(field: str, label: str, value, problems: list[dict]) -> float | None:
 def _check_time_zone(field: str, value: str, problems: list[dict]) -> str:
     value = (value or "").strip()
     if not value:
-        problems.append(_problem(field, "Choose a time zone, e.g. Europe/Warsaw."))
-    elif value not in available_timezones():
+        problems.append(problem(field, "Choose a time zone, e.g. Europe/Warsaw."))
+    elif not is_time_zone(value):
         problems.append(
-            _problem(field, f"Unknown time zone {value!r}; use an IANA name like Asia/Manila.")
+            problem(field, f"Unknown time zone {value!r}; use an IANA name like Asia/Manila.")
         )
     return value
 
@@ -157,14 +117,15 @@ def _check_time_zone(field: str, value: str, problems: list[dict]) -> str:
 def _check_holiday_country(field: str, value: str, problems: list[dict]) -> str:
     value = (value or "").strip().upper()
     if not value:
-        problems.append(_problem(field, "Choose a holiday country, e.g. PH."))
-    elif value not in holidays.list_supported_countries():
+        problems.append(problem(field, "Choose a holiday country, e.g. PH."))
+        return value
+    code = holiday_country_code(value)
+    if code is None:
         problems.append(
-            _problem(field, f"No holiday calendar for {value!r}; use a country code like PH.")
+            problem(field, f"No holiday calendar for {value!r}; use a country code like PH.")
         )
-    else:
-        value = _alpha3_to_alpha2().get(value, value)
-    return value
+        return value
+    return code
 
 
 def _check_vendor_fields(
@@ -173,29 +134,29 @@ def _check_vendor_fields(
     problems: list[dict] = []
     name = " ".join((name or "").split())
     if not name:
-        problems.append(_problem("name", "A name is required."))
+        problems.append(problem("name", "A name is required."))
     elif len(name) > 120:
-        problems.append(_problem("name", "Keep the name to 120 characters or fewer."))
+        problems.append(problem("name", "Keep the name to 120 characters or fewer."))
     site_list = split_list(sites)
     if len(site_list) > MAX_LIST_ITEMS:
-        problems.append(_problem("sites", f"List at most {MAX_LIST_ITEMS} sites."))
+        problems.append(problem("sites", f"List at most {MAX_LIST_ITEMS} sites."))
     long_sites = [s for s in site_list if len(s) > MAX_SITE_LENGTH]
     if long_sites:
         problems.append(
-            _problem("sites", f"Site names are at most {MAX_SITE_LENGTH} characters each.")
+            problem("sites", f"Site names are at most {MAX_SITE_LENGTH} characters each.")
         )
     market_list = [m.upper() for m in split_list(markets)]
     bad_markets = [m for m in market_list if not MARKET_RE.match(m)]
     if bad_markets:
         problems.append(
-            _problem(
+            problem(
                 "markets",
                 f"Markets are 2-letter country codes separated by commas; "
                 f"not valid: {', '.join(bad_markets[:5])}.",
             )
         )
     elif len(market_list) > MAX_LIST_ITEMS:
-        problems.append(_problem("markets", f"List at most {MAX_LIST_ITEMS} markets."))
+        problems.append(problem("markets", f"List at most {MAX_LIST_ITEMS} markets."))
     values = {
         "name": name,
         "sites": site_list,
@@ -207,10 +168,6 @@ def _check_vendor_fields(
 
 
 # Vendors -----------------------------------------------------------------------------
-
-
-def normalise_code(code: str | None) -> str:
-    return (code or "").strip().upper()
 
 
 def _code_taken(code: str) -> bool:
@@ -231,16 +188,16 @@ def create_vendor(
     code = normalise_code(code)
     values, problems = _check_vendor_fields(name, sites, markets, time_zone, holiday_country)
     if not code:
-        problems.insert(0, _problem("code", "A code is required, e.g. ACME."))
+        problems.insert(0, problem("code", "A code is required, e.g. ACME."))
     elif not CODE_RE.match(code):
         problems.insert(
             0,
-            _problem("code", "Use 2 to 20 characters: letters A-Z, digits, underscore or hyphen."),
+            problem("code", "Use 2 to 20 characters: letters A-Z, digits, underscore or hyphen."),
         )
-    _fail(problems)
+    raise_problems(problems)
     duplicate = Conflict(
         f"A vendor with code {code} already exists.",
-        [_problem("code", f"The code {code} is already in use.")],
+        [problem("code", f"The code {code} is already in use.")],
     )
     if _code_taken(code):
         raise duplicate
@@ -278,48 +235,37 @@ def update_vendor(
     """Change a vendor's details (never its code). Returns False when nothing changed."""
     values, problems = _check_vendor_fields(name, sites, markets, time_zone, holiday_country)
     if code is not None and normalise_code(code) != vendor.code:
-        problems.insert(0, _problem("code", "The code cannot change once the vendor exists."))
-    _fail(problems)
+        problems.insert(0, problem("code", "The code cannot change once the vendor exists."))
+    raise_problems(problems)
     before = vendor.audit_state()
     for key, value in values.items():
         setattr(vendor, key, value)
-    after = vendor.audit_state()
-    if after == before:
-        return False
     db.session.flush()
-    changed = ", ".join(k for k in after if after[k] != before[k])
-    record(
+    return record_change(
         db.session,
         "vendor.updated",
         "vendor",
-        vendor.id,
-        before=before,
-        after=after,
-        summary=f"updated vendor {vendor.code}: {changed}",
+        vendor,
+        before,
+        summary=lambda changed: f"updated vendor {vendor.code}: {', '.join(changed)}",
         actor=actor,
     )
-    return True
 
 
 def set_vendor_active(vendor: Vendor, active: bool, *, actor: User | None = None) -> bool:
     """Deactivate or reactivate a vendor. Returns False when it already was in that state."""
-    if vendor.active == active:
-        return False
     before = vendor.audit_state()
     vendor.active = active
     db.session.flush()
-    action = "vendor.activated" if active else "vendor.deactivated"
-    record(
+    return record_change(
         db.session,
-        action,
+        "vendor.activated" if active else "vendor.deactivated",
         "vendor",
-        vendor.id,
-        before=before,
-        after=vendor.audit_state(),
+        vendor,
+        before,
         summary=f"{'reactivated' if active else 'deactivated'} vendor {vendor.code}",
         actor=actor,
     )
-    return True
 
 
 # Contracts ---------------------------------------------------------------------------
@@ -330,16 +276,16 @@ def _check_tiers(tiers, problems: list[dict]) -> list[dict]:
     if tiers is None:
         return []
     if not isinstance(tiers, list | tuple):
-        problems.append(_problem("penalty_tiers", "Tiers must be a list."))
+        problems.append(problem("penalty_tiers", "Tiers must be a list."))
         return []
     if len(tiers) > MAX_TIERS:
-        problems.append(_problem("penalty_tiers", f"Give at most {MAX_TIERS} tiers."))
+        problems.append(problem("penalty_tiers", f"Give at most {MAX_TIERS} tiers."))
         return []
     clean: list[dict] = []
     for i, tier in enumerate(tiers, start=1):
         where = f"Tier {i}"
         if not isinstance(tier, dict):
-            problems.append(_problem("penalty_tiers", f"{where}: expected metric, from, to, pct."))
+            problems.append(problem("penalty_tiers", f"{where}: expected metric, from, to, pct."))
             continue
         metric = tier.get("metric")
         low, high, pct = (
@@ -360,14 +306,14 @@ def _check_tiers(tiers, problems: list[dict]) -> list[dict]:
                 {"metric": metric, "from": round(low, 6), "to": round(high, 6), "pct": pct}
             )
             continue
-        problems.append(_problem("penalty_tiers", message))
+        problems.append(problem("penalty_tiers", message))
     if len(clean) == len(tiers):
         for metric in TIER_METRICS:
             ranges = sorted((t["from"], t["to"]) for t in clean if t["metric"] == metric)
             for (_, prev_high), (low, _) in pairwise(ranges):
                 if low < prev_high:
                     problems.append(
-                        _problem("penalty_tiers", f"Tiers of {metric} must not overlap.")
+                        problem("penalty_tiers", f"Tiers of {metric} must not overlap.")
                     )
                     break
     return clean
@@ -379,7 +325,7 @@ def _check_contract_fields(vendor: Vendor, values: dict) -> tuple[dict, list[dic
     try:
         clean["effective_month"] = parse_month(values.get("effective_month"))
     except ValueError as err:
-        problems.append(_problem("effective_month", str(err)))
+        problems.append(problem("effective_month", str(err)))
     clean["accuracy_target"] = _share(
         "accuracy_target", "The accuracy target", values.get("accuracy_target"), problems
     )
@@ -390,10 +336,10 @@ def _check_contract_fields(vendor: Vendor, values: dict) -> tuple[dict, list[dic
     if window is None or window == "":
         window = DEFAULT_DISPUTE_WINDOW
     if isinstance(window, bool) or _number(window) is None or float(window) != int(float(window)):
-        problems.append(_problem("dispute_window_days", "Enter a whole number of business days."))
+        problems.append(problem("dispute_window_days", "Enter a whole number of business days."))
     elif not 1 <= int(float(window)) <= 60:
         problems.append(
-            _problem("dispute_window_days", "The dispute window is 1 to 60 business days.")
+            problem("dispute_window_days", "The dispute window is 1 to 60 business days.")
         )
     else:
         clean["dispute_window_days"] = int(float(window))
@@ -405,7 +351,7 @@ def _check_contract_fields(vendor: Vendor, values: dict) -> tuple[dict, list[dic
     )
     notes = (values.get("notes") or "").strip()
     if len(notes) > 5000:
-        problems.append(_problem("notes", "Keep notes to 5,000 characters or fewer."))
+        problems.append(problem("notes", "Keep notes to 5,000 characters or fewer."))
     clean["notes"] = notes
     clean["penalty_tiers"] = _check_tiers(values.get("penalty_tiers"), problems)
     return clean, problems
@@ -424,11 +370,21 @@ def _month_conflict(vendor: Vendor, month: date) -> Conflict:
     label = month.strftime("%Y-%m")
     return Conflict(
         f"{vendor.code} already has a contract version taking effect in {label}.",
-        [_problem("effective_month", f"A version for {label} exists already; edit that one.")],
+        [problem("effective_month", f"A version for {label} exists already; edit that one.")],
     )
 
 
-def _write_contract(vendor: Vendor, month: date, contract: VendorContract | None, values: dict):
+def _checked_contract(vendor: Vendor, values: dict, exclude_id: int | None = None) -> dict:
+    """The validated contract values; a month that has a version already (other than
+    `exclude_id`) is a Conflict."""
+    values, problems = _check_contract_fields(vendor, values)
+    raise_problems(problems)
+    if _month_taken(vendor, values["effective_month"], exclude_id):
+        raise _month_conflict(vendor, values["effective_month"])
+    return values
+
+
+def _write_contract(vendor: Vendor, contract: VendorContract | None, values: dict):
     """Insert (contract None) or change a version inside a savepoint, so that a concurrent
     version for the same month loses with a Conflict and the transaction stays usable."""
     try:
@@ -440,7 +396,7 @@ def _write_contract(vendor: Vendor, month: date, contract: VendorContract | None
                 for key, value in values.items():
                     setattr(contract, key, value)
     except IntegrityError:
-        raise _month_conflict(vendor, month) from None
+        raise _month_conflict(vendor, values["effective_month"]) from None
     # The relationship is ordered newest first; reload it so contract_for() sees the change.
     db.session.expire(vendor, ["contracts"])
     return contract
@@ -463,7 +419,7 @@ def create_contract(
 
     Time zone and holiday country default to the vendor's.
     """
-    values, problems = _check_contract_fields(
+    values = _checked_contract(
         vendor,
         {
             "effective_month": effective_month,
@@ -476,11 +432,7 @@ def create_contract(
             "penalty_tiers": penalty_tiers,
         },
     )
-    _fail(problems)
-    month = values["effective_month"]
-    if _month_taken(vendor, month):
-        raise _month_conflict(vendor, month)
-    contract = _write_contract(vendor, month, None, values)
+    contract = _write_contract(vendor, None, values)
     record(
         db.session,
         "contract.created",
@@ -508,7 +460,7 @@ def update_contract(
 ) -> bool:
     """Change a contract version. Returns False when nothing changed."""
     vendor = contract.vendor
-    values, problems = _check_contract_fields(
+    values = _checked_contract(
         vendor,
         {
             "effective_month": effective_month,
@@ -520,28 +472,24 @@ def update_contract(
             "notes": notes,
             "penalty_tiers": penalty_tiers,
         },
+        exclude_id=contract.id,
     )
-    _fail(problems)
-    month = values["effective_month"]
-    if _month_taken(vendor, month, exclude_id=contract.id):
-        raise _month_conflict(vendor, month)
-    before = contract.audit_state()
     if all(getattr(contract, key) == value for key, value in values.items()):
         return False
-    _write_contract(vendor, month, contract, values)
-    after = contract.audit_state()
-    changed = ", ".join(k for k in after if after[k] != before[k])
-    record(
+    before = contract.audit_state()
+    _write_contract(vendor, contract, values)
+    return record_change(
         db.session,
         "contract.updated",
         "contract",
-        contract.id,
-        before=before,
-        after=after,
-        summary=f"updated {vendor.code} contract version {before['effective_month']}: {changed}",
+        contract,
+        before,
+        summary=lambda changed: (
+            f"updated {vendor.code} contract version {before['effective_month']}: "
+            f"{', '.join(changed)}"
+        ),
         actor=actor,
     )
-    return True
 
 
 def can_delete_contract(contract: VendorContract, today: date | None = None) -> bool:
@@ -557,7 +505,7 @@ def delete_contract(
         raise Conflict(
             f"The {contract.month_label} version has taken effect and is kept as history; "
             "add a new version instead.",
-            [_problem("effective_month", "Only a version taking effect in the future can go.")],
+            [problem("effective_month", "Only a version taking effect in the future can go.")],
         )
     vendor = contract.vendor
     before = contract.audit_state()

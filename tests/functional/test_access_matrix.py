@@ -18,7 +18,13 @@ from app.extensions import db
 from app.security.access import policy_for
 from app.security.roles import ROLE_SCOPES, ROLES, VENDOR_ROLES
 from app.tokens.services import create_token
-from tests.factories import ContractFactory, LabelFactory, UserFactory, VendorFactory
+from tests.factories import (
+    ContractFactory,
+    DecisionFactory,
+    LabelFactory,
+    UserFactory,
+    VendorFactory,
+)
 
 SKIP_ENDPOINTS = {"static", "bootstrap.static"}
 ANONYMOUS = "anonymous"
@@ -48,7 +54,10 @@ def world(app):
             "user": member,
             "token": token,
             "label": LabelFactory(),
+            "decision": DecisionFactory(vendor=vendor),
+            "job": _job(created_by=member, title=f"{side} job"),
         }
+        objects[side].update(_sampling(objects[side]["decision"]))
     users = {
         role: UserFactory(
             role=role, vendor=objects["own"]["vendor"] if role in VENDOR_ROLES else None
@@ -76,7 +85,65 @@ PARAMS = {
     "token_id": (lambda o: o["token"].id, True),
     "label_id": (lambda o: o["label"].id, False),
     "seq": (lambda o: o["seq"], False),
+    "external_id": (lambda o: o["decision"].external_id, True),
+    "decision_id": (lambda o: o["decision"].id, True),
+    "job_id": (lambda o: o["job"].id, False),
+    "sample_id": (lambda o: o["sample"].id, True),
+    "plan_id": (lambda o: o["plan"].id, True),
+    "item_id": (lambda o: o["item"].id, True),
 }
+# URL parameters naming an object only its creator and these roles may see; anyone
+# else the policy lets in gets 404 (the matrix's users never created these objects).
+CREATOR_ONLY = {"job_id": {"admin", "qa_lead"}}
+
+
+def _job(**kwargs):
+    from app.models import Job
+
+    job = Job(kind="decisions.import", state="succeeded", result={"rows": 0}, **kwargs)
+    db.session.add(job)
+    return job
+
+
+def _sampling(decision) -> dict:
+    """A plan and a closed sample (vendor users see closed samples) with one item."""
+    from datetime import UTC, date, datetime
+
+    from app.models import Sample, SampleItem, SamplingPlan
+
+    plan = SamplingPlan(name="Matrix plan", vendor_id=decision.vendor_id, size=10)
+    sample = Sample(
+        vendor_id=decision.vendor_id,
+        purpose="contract",
+        state="closed",
+        period_start=date(2026, 1, 1),
+        period_end=date(2026, 1, 31),
+        strata=["policy_area", "decision"],
+        requested_size=1,
+        seed="matrix",
+        method_version="hmac-sha256-v1",
+        population=1,
+        closed_at=datetime(2026, 2, 2, tzinfo=UTC),
+    )
+    db.session.add_all([plan, sample])
+    db.session.flush()
+    item = SampleItem(
+        sample_id=sample.id,
+        decision_id=decision.id,
+        stratum="listing|approve",
+        rank=1,
+        status="inspected",
+    )
+    db.session.add(item)
+    db.session.flush()
+    return {"plan": plan, "sample": sample, "item": item}
+
+
+def _creator_only(rule, role: str, expected: set[int]) -> set[int]:
+    private = [CREATOR_ONLY[name] for name in rule.arguments if name in CREATOR_ONLY]
+    if role in ROLES and expected & {200} and any(role not in roles for roles in private):
+        return {404}
+    return expected
 
 
 def _routes(app):
@@ -138,6 +205,7 @@ def test_every_route_answers_each_role_as_its_policy_says(app, client, auth, wor
             # Writes are only probed where they must be refused: the areas' own tests
             # cover what an allowed write does.
             expected = _expected(policy, role, tenant and side_name == "other")
+            expected = _creator_only(rule, role, expected)
             if method != "GET" and expected & {200, 201}:
                 continue
             response = _call(client, method, path, headers)

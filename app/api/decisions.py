@@ -1,0 +1,109 @@
+"""`POST /api/v1/decisions`: bulk upsert of moderation decisions by `external_id`
+(DESIGN §8, §11), through the one ingestion path (app/decisions/ingest.py).
+
+All or nothing: any bad row answers 422 listing the bad rows (`index`, `field`,
+`message`; capped, with `total_errors`) and stores nothing. Re-sending identical
+rows changes nothing. At most 10,000 rows a request (413 beyond; larger loads go
+through the CSV import).
+"""
+
+from __future__ import annotations
+
+import json
+
+from flask import jsonify, request
+from flask_login import current_user
+from marshmallow import Schema, fields
+
+from app.api import bp
+from app.api.routes import document_errors
+from app.api.schemas import DecisionSchema
+from app.decisions.ingest import MAX_API_ROWS, ImportRejected
+from app.decisions.services import import_api_rows
+from app.errors import ValidationFailed, error_body
+from app.extensions import db
+from app.security.access import access, api
+from app.security.roles import ROLE_ADMIN, ROLE_INTEGRATION, ROLE_QA_LEAD, SCOPE_DECISIONS_WRITE
+
+
+class ImportCountsSchema(Schema):
+    """What an import did."""
+
+    created = fields.Integer(required=True, metadata={"description": "New decisions"})
+    updated = fields.Integer(required=True, metadata={"description": "Decisions changed"})
+    unchanged = fields.Integer(
+        required=True, metadata={"description": "Rows identical to the stored decision"}
+    )
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+# Strict JSON: NaN and Infinity are not JSON, and the database would refuse them.
+_decode = json.JSONDecoder(parse_constant=_no_constant).decode
+
+_BODY = {
+    "required": True,
+    "description": (
+        f"A JSON array of decisions (at most {MAX_API_ROWS:,}); "
+        '`{"decisions": [...]}` is accepted too. Upserted by `external_id`.'
+    ),
+    "content": {
+        "application/json": {
+            "schema": {"type": "array", "maxItems": MAX_API_ROWS, "items": DecisionSchema}
+        }
+    },
+}
+
+
+@bp.route("/decisions", methods=["POST"])
+@access(api(SCOPE_DECISIONS_WRITE, ROLE_ADMIN, ROLE_QA_LEAD, ROLE_INTEGRATION))
+@bp.doc(requestBody=_BODY)
+@bp.response(200, ImportCountsSchema)
+@document_errors(
+    (400, "The body is not JSON, or not an array of decisions"),
+    (413, f"More than {MAX_API_ROWS:,} decisions"),
+    (415, "The body is not sent as application/json"),
+    (
+        422,
+        "Some rows are not valid; nothing was stored. `details` lists them "
+        "(`index`, `field`, `message`), `total_errors` counts them all",
+    ),
+)
+def import_decisions():
+    """Create or update decisions, all or nothing; identical rows count as unchanged."""
+    if not request.is_json:
+        return _error(
+            415,
+            "unsupported_media_type",
+            "Send the request body as JSON, with the header Content-Type: application/json.",
+        )
+    try:
+        payload = _decode(request.get_data(cache=False).decode("utf-8"))
+    except (ValueError, RecursionError):
+        return _error(400, "bad_request", "The body is not valid JSON.")
+    if isinstance(payload, dict) and set(payload) == {"decisions"}:
+        payload = payload["decisions"]
+    if not isinstance(payload, list):
+        return _error(
+            400, "bad_request", 'Send a JSON array of decisions (or {"decisions": [...]}).'
+        )
+    try:
+        result = import_api_rows(payload, actor=current_user._get_current_object())
+    except ImportRejected as err:
+        db.session.rollback()
+        return _error(422, "invalid", err.message, err.errors, total_errors=err.total_errors)
+    except ValidationFailed:
+        db.session.rollback()
+        raise
+    db.session.commit()
+    return result.counts()
+
+
+def _error(status: int, code: str, message: str, details=None, **extra):
+    body = error_body(code, message, details)
+    body["error"].update(extra)
+    response = jsonify(body)
+    response.status_code = status
+    return response

@@ -1,0 +1,182 @@
+"""/decisions/import: upload a decisions CSV file, preview what it would do, confirm.
+
+The preview is a dry run of the one ingestion path: the counts it would create, update
+and leave unchanged, or every problem (line, field, message) with nothing stored. A
+small file is checked and imported within the request; a large one answers at once and
+is checked, then imported, by background jobs whose pages show their progress.
+"""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf.file import FileField, FileRequired
+from wtforms import HiddenField
+from wtforms.validators import DataRequired, Regexp
+
+from app.decisions import import_files
+from app.decisions.ingest import FIELDS, OPTIONAL_FIELDS, ImportRejected
+from app.decisions.routes import bp
+from app.decisions.services import import_csv
+from app.extensions import db
+from app.jobs import enqueue
+from app.jobs.services import ERRORS_KEPT
+from app.security.access import access, signed_in
+from app.security.roles import ROLE_ADMIN, ROLE_QA_LEAD
+from app.web import BaseForm, apply_errors
+
+IMPORTERS = signed_in(ROLE_ADMIN, ROLE_QA_LEAD)
+UPLOAD_ENDPOINTS = {"decisions.import_upload"}
+
+
+class ImportUploadForm(BaseForm):
+    file = FileField(
+        "CSV file",
+        validators=[FileRequired("Choose a CSV file to upload.")],
+        description="UTF-8 text; the first line is the header.",
+    )
+
+
+class ImportConfirmForm(BaseForm):
+    upload = HiddenField(validators=[DataRequired(), Regexp(r"^[0-9a-f]{32}$")])
+    filename = HiddenField()
+
+
+@bp.url_value_preprocessor
+def _allow_large_upload(endpoint, _values):
+    # Runs before the CSRF check reads the form, so the import limit (not the smaller
+    # app-wide one) applies to the upload.
+    if endpoint in UPLOAD_ENDPOINTS and request.method == "POST":
+        import_files.allow_import_upload()
+
+
+def _actor():
+    return current_user._get_current_object()
+
+
+def _render_upload(form: ImportUploadForm, status: int = 200, **context):
+    return (
+        render_template(
+            "decisions/import.html",
+            form=form,
+            fields=FIELDS,
+            optional=OPTIONAL_FIELDS,
+            max_size=import_files.max_bytes(),
+            **context,
+        ),
+        status,
+    )
+
+
+def _render_problems(form: ImportUploadForm, filename: str, err: ImportRejected, *, when: str):
+    return _render_upload(
+        form,
+        400,
+        rejected=err,
+        filename=filename,
+        when=when,
+        errors_kept=ERRORS_KEPT,
+    )
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@access(IMPORTERS)
+def import_upload():
+    """Step 1: upload a file; a small one is checked at once and its preview shown."""
+    form = ImportUploadForm()
+    if request.method == "GET":
+        return _render_upload(form)
+    if not form.validate():
+        return _render_upload(form, 400)
+    import_files.sweep_old_uploads()
+    storage = form.file.data
+    try:
+        upload = import_files.store_upload(storage.stream, storage.filename, owner=_actor())
+    except import_files.UploadRefused as err:
+        apply_errors(form, err)
+        return _render_upload(form, 413 if err.status == 413 else 400)
+    if not upload.small:
+        job = enqueue(
+            import_files.KIND_CHECK,
+            upload.params(),
+            actor=_actor(),
+            title=f"Check of {upload.filename}",
+        )
+        return redirect(url_for("jobs.detail", job_id=job.id))
+    try:
+        result = import_csv(
+            upload.path,
+            actor=_actor(),
+            source=f"upload {upload.filename}",
+            dry_run=True,
+        )
+    except ImportRejected as err:
+        import_files.discard(upload)
+        return _render_problems(ImportUploadForm(formdata=None), upload.filename, err, when="check")
+    finally:
+        db.session.rollback()  # a preview stores nothing
+    counts = {"rows": result.rows, **result.counts()}
+    return render_template("decisions/import_preview.html", upload=upload, result=counts)
+
+
+@bp.post("/import/confirm")
+@access(IMPORTERS)
+def import_confirm():
+    """Step 2: import a previewed file (all or nothing); a large one as a job."""
+    form = ImportConfirmForm()
+    upload = None
+    if form.validate():
+        upload = import_files.find_upload(form.upload.data, _actor(), form.filename.data)
+    if upload is not None:
+        upload = import_files.claim(upload)
+    if upload is None:
+        flash(
+            "That upload is no longer there (it was imported, discarded or expired). "
+            "Upload the file again.",
+            "warning",
+        )
+        return redirect(url_for("decisions.import_upload"))
+    if not upload.small:
+        job = enqueue(
+            import_files.KIND_IMPORT,
+            upload.params(),
+            actor=_actor(),
+            title=f"Import of {upload.filename}",
+        )
+        return redirect(url_for("jobs.detail", job_id=job.id))
+    try:
+        result = import_csv(upload.path, actor=_actor(), source=f"upload {upload.filename}")
+        db.session.commit()
+    except ImportRejected as err:
+        # The data changed since the preview (say, a decision was sampled meanwhile).
+        db.session.rollback()
+        return _render_problems(
+            ImportUploadForm(formdata=None), upload.filename, err, when="import"
+        )
+    finally:
+        import_files.discard(upload)
+    flash(
+        f"Imported {upload.filename}: {result.created:,} created, {result.updated:,} updated, "
+        f"{result.unchanged:,} unchanged.",
+        "success",
+    )
+    return redirect(url_for("decisions.index"))
+
+
+@bp.post("/import/discard")
+@access(IMPORTERS)
+def import_discard():
+    """Abandon a previewed file: it is deleted and nothing is imported."""
+    form = ImportConfirmForm()
+    if form.validate():
+        import_files.discard(
+            import_files.find_upload(form.upload.data, _actor(), form.filename.data)
+        )
+    flash("The uploaded file was discarded; nothing was imported.", "info")
+    return redirect(url_for("decisions.import_upload"))
+
+
+@bp.app_template_global()
+def import_upload_available(job) -> bool:
+    """Whether a check job's file still waits for its import (for the job page)."""
+    return import_files.job_upload_available(job)
