@@ -89,6 +89,8 @@ class TestingConfig(Config):
     ARGON2_TIME_COST = 1
     ARGON2_MEMORY_COST = 1024
     ARGON2_PARALLELISM = 1
+    # A smaller demo data set keeps the seed-demo tests quick.
+    DEMO_DECISIONS_PER_MONTH = 60
 
 
 CONFIGS = {

@@ -40,6 +40,8 @@ def nav_items() -> list[tuple[str, str, str]]:
         items.append(("vendors.index", "Vendors", "building"))
     items.append(("decisions.index", "Decisions", "list-check"))
     items.append(("sampling.index", "Samples", "shuffle"))
+    if role in QA_ROLES:
+        items.append(("sampling.queue", "My queue", "inbox"))
     items.append(("labels.index", "Labels", "tags"))
     if role == ROLE_ADMIN:
         items += [

@@ -25,6 +25,8 @@ from __future__ import annotations
 import csv
 import json
 import json.scanner
+import queue
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -518,6 +520,7 @@ def _db_time(moment: datetime | None, sqlite: bool) -> Any:
 _BLOOM_BITS = 27
 _BLOOM_MASK = (1 << _BLOOM_BITS) - 1
 _PROGRESS_EVERY = 10_000
+_CHUNK_ROWS = 5_000
 _SQLITE_BATCH = 5_000
 _STAGE_COLUMNS = (
     "pos",
@@ -586,27 +589,46 @@ def import_decisions(
 
 
 class _Import:
-    """One import: staging, checks in SQL, then the writes."""
+    """One import.
+
+    Pass 1 streams the rows: each is checked in Python (reference data in dicts) and its
+    normalised values go to a staging table, a chunk at a time. A writer thread takes
+    the chunks and, while the main thread reads the next one, notes which rows match a
+    stored decision and stores the new decisions (with their labels). All of it runs
+    inside a savepoint that is rolled back if any problem turns up, so nothing is kept.
+    Then SQL finds what needs every row (an external_id repeated; a change to what QA
+    already judged), and updates the changed decisions.
+    """
 
     def __init__(self, session: Session, *, locate: str, error_cap: int, progress):
         session.flush()
         self.session = session
         self.conn = session.connection()
         self.pg = self.conn.dialect.name == "postgresql"
+        database = self.conn.engine.url.database
+        # An in-memory SQLite database lives in one thread; anything else may be handed on.
+        self.threaded = self.pg or database not in (None, "", ":memory:")
         self.locate = locate
         self.error_cap = error_cap
         self.progress = progress or (lambda done, phase: None)
         suffix = uuid.uuid4().hex[:10]
         self.stage = f"decision_import_{suffix}"
+        self.chunk_table = f"decision_import_chunk_{suffix}"
+        self.matched_table = f"decision_import_matched_{suffix}"
         self.changed_table = f"decision_import_changed_{suffix}"
         self.cands_table = f"decision_import_dups_{suffix}"
         self.temp_tables: list[str] = []
         self.errors: list[tuple[int, dict]] = []  # (row position, error), capped
         self.total_errors = 0
+        self.failed = False  # a bad row was seen: stop storing, keep checking
+        self.created = 0  # new decisions stored by the chunks
+        self.matched = 0  # rows matching a decision stored before
+        self.max_before = 0
 
     # errors ------------------------------------------------------------------------------
 
     def error(self, pos: int | None, field: str | None, message: str) -> None:
+        self.failed = True
         self.total_errors += 1
         if len(self.errors) < self.error_cap:
             self.errors.append((pos if pos is not None else -1, self._detail(pos, field, message)))
@@ -621,36 +643,54 @@ class _Import:
 
     def execute(self, rows: Iterable[Any], *, actor, source: str, dry_run: bool) -> ImportResult:
         checker = _RowChecker(*self._reference_data(), sqlite=not self.pg)
-        self._create_stage()
-        count, ok_rows, candidates = self._stage_rows(rows, checker)
-        self.progress(count, "checking")
-        later_errors: list[tuple[int, dict]] = []
-        if candidates:
-            later_errors += self._duplicates(candidates)
-        created = updated = 0
-        if ok_rows:
-            created, updated, refused = self._classify()
-            if refused:
-                later_errors += self._refusals(refused)
-        if self.total_errors:
-            errors = sorted(self.errors + later_errors, key=lambda item: item[0])
-            raise ImportRejected([e for _, e in errors[: self.error_cap]], self.total_errors)
-        result = ImportResult(
-            created=created,
-            updated=updated,
-            unchanged=count - created - updated,
-            rows=count,
-            dry_run=dry_run,
-        )
-        if not dry_run and (created or updated):
-            self.progress(count, "writing")
-            try:
-                self._write(result, actor=actor, source=source)
-            except sa.exc.IntegrityError as err:
-                raise Conflict(
-                    "Another import wrote some of the same decisions at the same time; "
-                    "nothing was imported. Try again."
-                ) from err
+        self._create_tables()
+        self.max_before = self._exec("SELECT COALESCE(MAX(id), 0) FROM decisions").scalar_one()
+        savepoint = self.conn.begin_nested()
+        try:
+            result = self._run(rows, checker, actor=actor, source=source, dry_run=dry_run)
+        except BaseException:
+            if savepoint.is_active:
+                savepoint.rollback()
+            raise
+        savepoint.commit()
+        return result
+
+    def _run(self, rows, checker, *, actor, source: str, dry_run: bool) -> ImportResult:
+        try:
+            count, ok_rows, candidates = self._stage_rows(rows, checker, create=not dry_run)
+            self.progress(count, "checking")
+            later_errors: list[tuple[int, dict]] = []
+            if candidates:
+                later_errors += self._duplicates(candidates)
+            updated = refused = 0
+            if self.matched:
+                updated, refused = self._classify()
+                if refused:
+                    later_errors += self._refusals(refused)
+            if self.total_errors:
+                errors = sorted(self.errors + later_errors, key=lambda item: item[0])
+                raise ImportRejected([e for _, e in errors[: self.error_cap]], self.total_errors)
+            created = ok_rows - self.matched if dry_run else self.created
+            result = ImportResult(
+                created=created,
+                updated=updated,
+                unchanged=count - created - updated,
+                rows=count,
+                dry_run=dry_run,
+            )
+            audit_rows: list[dict] = []
+            if updated and not dry_run:
+                self.progress(count, "writing")
+                audit_rows = self._update()
+        except sa.exc.IntegrityError as err:
+            # Only another transaction storing the same external_ids gets here.
+            raise Conflict(
+                "Another import wrote some of the same decisions at the same time; "
+                "nothing was imported. Try again."
+            ) from err
+        if not dry_run and (result.created or result.updated):
+            self._forget_stale_objects()
+            self._audit(result, audit_rows, actor=actor, source=source)
         self.progress(count, "done")
         return result
 
@@ -669,7 +709,14 @@ class _Import:
     def _exec(self, sql: str, params: dict | None = None):
         return self.conn.execute(sa.text(sql), params or {})
 
-    def _create_stage(self) -> None:
+    def _temp_table(self, name: str, columns: str) -> None:
+        if self.pg:
+            self._exec(f"CREATE TEMPORARY TABLE {name} ({columns}) ON COMMIT DROP")
+        else:
+            self._exec(f"CREATE TEMPORARY TABLE {name} ({columns})")
+        self.temp_tables.append(name)
+
+    def _create_tables(self) -> None:
         if self.pg:
             # The checks below are big one-off queries: compiling them (JIT) costs more
             # than running them, and their hash joins should stay in memory.
@@ -681,7 +728,11 @@ class _Import:
                 " item_url text, context text, decision text, label_key text,"
                 " decided_at timestamptz"
             )
-            self._exec(f"CREATE TEMPORARY TABLE {self.stage} ({columns}) ON COMMIT DROP")
+            self._temp_table(self.stage, columns)
+            self._temp_table(self.chunk_table, columns)
+            self._temp_table(
+                self.matched_table, "pos bigint NOT NULL, decision_id integer NOT NULL"
+            )
         else:
             self.conn.connection.driver_connection.create_function(
                 _SQLITE_CANONICAL_JSON, 1, _canonical_json, deterministic=True
@@ -692,11 +743,13 @@ class _Import:
                 " policy_area TEXT, item_id TEXT, item_url TEXT, context TEXT, decision TEXT,"
                 " label_key TEXT, decided_at TEXT"
             )
-            self._exec(f"CREATE TEMPORARY TABLE {self.stage} ({columns})")
-        self.temp_tables.append(self.stage)
+            self._temp_table(self.stage, columns)
+            self._temp_table(
+                self.matched_table, "pos INTEGER PRIMARY KEY, decision_id INTEGER NOT NULL"
+            )
 
-    def _stage_rows(self, rows: Iterable[Any], checker: _RowChecker):
-        """Pass 1: check each row, write the normalised ones to staging in a stream.
+    def _stage_rows(self, rows: Iterable[Any], checker: _RowChecker, *, create: bool):
+        """Pass 1: check each row; hand the normalised ones to the writer in chunks.
         Returns (rows read, valid rows, external_ids seen more than once or suspected)."""
         count = ok_rows = 0
         candidates: set[str] = set()
@@ -706,7 +759,10 @@ class _Import:
         typed = self.locate == "index"
         progress = self.progress
         blank = (None,) * (len(_STAGE_COLUMNS) - 3)
-        with self._stage_writer() as write:
+        writer = _ChunkWriter(self, create=create)
+        chunk: list[tuple] = []
+        in_chunk: set[str] = set()
+        try:
             for index, row in enumerate(rows):
                 count += 1
                 if typed:
@@ -724,51 +780,110 @@ class _Import:
                     ia, ma, ib, mb = a >> 3, 1 << (a & 7), b >> 3, 1 << (b & 7)
                     if bloom[ia] & ma and bloom[ib] & mb:
                         candidates.add(external_id)
+                        if external_id in in_chunk:
+                            # Certainly repeated (reported later): one INSERT cannot
+                            # store both, so stop storing.
+                            self.failed = True
                     else:
                         bloom[ia] |= ma
                         bloom[ib] |= mb
+                    in_chunk.add(external_id)
                     if values is None:
-                        write((pos, False, external_id, *blank))
+                        chunk.append((pos, False, external_id, *blank))
                     else:
                         ok_rows += 1
-                        write((pos, True, *values))
+                        chunk.append((pos, True, *values))
+                    if len(chunk) >= _CHUNK_ROWS:
+                        writer.put(chunk)
+                        chunk = []
+                        in_chunk.clear()
                 if count % _PROGRESS_EVERY == 0:
                     progress(count, "reading")
+            if chunk:
+                writer.put(chunk)
+        except BaseException:
+            writer.stop()
+            raise
+        writer.finish()
         return count, ok_rows, candidates
 
-    def _stage_writer(self):
-        """A context manager giving write(row): COPY on PostgreSQL, batched
-        executemany on SQLite, both on the session's own connection (so inside its
-        transaction)."""
-        import contextlib
-
+    def write_chunk(self, chunk: list[tuple], *, create: bool) -> None:
+        """Stage a chunk, note its rows that match stored decisions, and (while no row
+        was bad) store its new decisions. Runs in the writer thread."""
         driver = self.conn.connection.driver_connection
         columns = ", ".join(_STAGE_COLUMNS)
-
-        @contextlib.contextmanager
-        def pg_copy():
-            sql = f"COPY {self.stage} ({columns}) FROM STDIN"
+        if self.pg:
+            sql = f"COPY {self.chunk_table} ({columns}) FROM STDIN"
             with driver.cursor() as cursor, cursor.copy(sql) as copy:
-                yield copy.write_row
-
-        @contextlib.contextmanager
-        def sqlite_batches():
+                for row in chunk:
+                    copy.write_row(row)
+            self._exec(f"INSERT INTO {self.stage} SELECT * FROM {self.chunk_table}")
+            source, where, params = f"{self.chunk_table} c", "c.ok", {}
+        else:
             marks = ", ".join("?" * len(_STAGE_COLUMNS))
-            sql = f"INSERT INTO {self.stage} ({columns}) VALUES ({marks})"
-            batch: list[tuple] = []
-            append = batch.append
+            driver.executemany(f"INSERT INTO {self.stage} ({columns}) VALUES ({marks})", chunk)
+            source = f"{self.stage} c"
+            where = "c.pos BETWEEN :first AND :last AND c.ok"
+            params = {"first": chunk[0][0], "last": chunk[-1][0]}
+        matched = self._exec(
+            f"""
+            INSERT INTO {self.matched_table} (pos, decision_id)
+            SELECT c.pos, d.id FROM {source} JOIN decisions d ON d.external_id = c.external_id
+            WHERE {where}
+            """,
+            params,
+        ).rowcount
+        self.matched += matched
+        valid = sum(1 for row in chunk if row[1])
+        if create and not self.failed and matched < valid:
+            self._create_decisions(source, where, params)
+        if self.pg:
+            self._exec(f"TRUNCATE {self.chunk_table}")
 
-            def write(row: tuple) -> None:
-                append(row)
-                if len(batch) >= _SQLITE_BATCH:
-                    driver.executemany(sql, batch)
-                    batch.clear()
+    def _create_decisions(self, source: str, where: str, params: dict) -> None:
+        now = _db_time(datetime.now(UTC), not self.pg)
+        context = "CAST(c.context AS json)" if self.pg else "c.context"
+        # No ON CONFLICT clause: its speculative insertion slows every row. Rows of this
+        # chunk are distinct (a repeat stops the storing), and rows of earlier chunks
+        # are skipped by NOT EXISTS; only a concurrent import could still collide.
+        self.created += self._exec(
+            f"""
+            INSERT INTO decisions (external_id, vendor_id, moderator_id, site, market,
+                policy_area, item_id, item_url, context, decision, decided_at,
+                created_at, updated_at)
+            SELECT c.external_id, c.vendor_id, c.moderator_id, c.site, c.market,
+                c.policy_area, c.item_id, c.item_url, {context}, c.decision, c.decided_at,
+                :now, :now
+            FROM {source}
+            WHERE {where}
+              AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.external_id = c.external_id)
+            """,
+            {**params, "now": now},
+        ).rowcount
+        self._exec(
+            f"""
+            INSERT INTO decision_labels (decision_id, position, label_id)
+            SELECT d.id, {self._label_items("c")}
+            FROM {source} JOIN decisions d ON d.external_id = c.external_id
+                 {self._expand_labels("c")}
+            WHERE {where} AND c.label_key <> '' AND d.id > :max_before
+              AND NOT EXISTS (SELECT 1 FROM decision_labels x WHERE x.decision_id = d.id)
+            """,
+            {**params, "max_before": self.max_before},
+        )
 
-            yield write
-            if batch:
-                driver.executemany(sql, batch)
+    def _expand_labels(self, alias: str) -> str:
+        """SQL: one row `l` per staged label of `alias` (label_key "3|7")."""
+        if self.pg:
+            return (
+                f"CROSS JOIN LATERAL unnest(string_to_array({alias}.label_key, '|'))"
+                " WITH ORDINALITY AS l(label_id, ord)"
+            )
+        return f", json_each('[' || replace({alias}.label_key, '|', ',') || ']') AS l"
 
-        return pg_copy() if self.pg else sqlite_batches()
+    def _label_items(self, alias: str) -> str:
+        """SQL: position, label_id of an expanded label `l`."""
+        return "l.ord - 1, CAST(l.label_id AS integer)" if self.pg else "l.key, l.value"
 
     def _duplicates(self, candidates: set[str]) -> list[tuple[int, dict]]:
         """Every later occurrence of an external_id, naming the first."""
@@ -879,20 +994,27 @@ class _Import:
         " OR d.id IN (SELECT i.decision_id FROM inspections i))"
     )
 
-    def _classify(self) -> tuple[int, int, int]:
-        """(created, updated, refused): rows new, rows changing a stored decision, rows
-        changing what a sampled or inspected decision may no longer change."""
+    def _matched_rows(self) -> str:
+        """SQL FROM clause: staged rows `s` matching a stored decision `d`."""
+        return (
+            f"{self.matched_table} m JOIN {self.stage} s ON s.pos = m.pos"
+            " JOIN decisions d ON d.id = m.decision_id"
+        )
+
+    def _classify(self) -> tuple[int, int]:
+        """(updated, refused): rows changing a stored decision, and rows changing what
+        a sampled or inspected decision may no longer change."""
         protected = " OR ".join(self._protected_changes().values())
-        created, updated, refused = self._exec(
+        updated, refused = self._exec(
             f"""
-            SELECT count(*) FILTER (WHERE d.id IS NULL),
-                   count(*) FILTER (WHERE d.id IS NOT NULL AND {self._changed()}),
-                   count(*) FILTER (WHERE d.id IS NOT NULL AND {self._SAMPLED} AND ({protected}))
-            FROM {self.stage} s LEFT JOIN decisions d ON d.external_id = s.external_id
-            WHERE s.ok
-            """
+            SELECT count(*) FILTER (WHERE {self._changed()}),
+                   count(*) FILTER (WHERE {self._SAMPLED} AND ({protected}))
+            FROM {self._matched_rows()}
+            WHERE d.id <= :max_before
+            """,
+            {"max_before": self.max_before},
         ).one()
-        return created, updated, refused
+        return updated, refused
 
     def _refusals(self, refused: int) -> list[tuple[int, dict]]:
         changes = self._protected_changes()
@@ -901,11 +1023,11 @@ class _Import:
         found = self._exec(
             f"""
             SELECT s.pos, d.id IN (SELECT i.decision_id FROM inspections i), {flags}
-            FROM {self.stage} s JOIN decisions d ON d.external_id = s.external_id
-            WHERE s.ok AND {self._SAMPLED} AND ({protected})
+            FROM {self._matched_rows()}
+            WHERE d.id <= :max_before AND {self._SAMPLED} AND ({protected})
             ORDER BY s.pos LIMIT :cap
             """,
-            {"cap": self.error_cap},
+            {"cap": self.error_cap, "max_before": self.max_before},
         ).all()
         self.total_errors += refused
         errors = []
@@ -918,85 +1040,50 @@ class _Import:
 
     # writing ---------------------------------------------------------------------------------
 
-    def _write(self, result: ImportResult, *, actor, source: str) -> None:
+    def _update(self) -> list[dict]:
+        """Update the changed decisions; returns their before/after for the audit."""
         now = _db_time(datetime.now(UTC), not self.pg)
-        context = "CAST({} AS json)" if self.pg else "{}"
-        audit_rows: list[dict] = []
-        if result.updated:
-            if self.pg:
-                create = f"CREATE TEMPORARY TABLE {self.changed_table} ON COMMIT DROP AS"
-            else:
-                create = f"CREATE TEMPORARY TABLE {self.changed_table} AS"
-            self._exec(
-                f"""{create}
-                SELECT s.pos AS pos, d.id AS decision_id
-                FROM {self.stage} s JOIN decisions d ON d.external_id = s.external_id
-                WHERE {self._changed()}
-                """
-            )
-            self.temp_tables.append(self.changed_table)
-            audit_rows = self._before_after()
-            self._exec(
-                "DELETE FROM decision_labels WHERE decision_id IN"
-                f" (SELECT c.decision_id FROM {self.changed_table} c)"
-            )
-            self._exec(
-                f"""
-                UPDATE decisions SET vendor_id = x.vendor_id, moderator_id = x.moderator_id,
-                    site = x.site, market = x.market, policy_area = x.policy_area,
-                    item_id = x.item_id, item_url = x.item_url,
-                    context = {context.format("x.context")}, decision = x.decision,
-                    decided_at = x.decided_at, updated_at = :now
-                FROM (SELECT c.decision_id, s.vendor_id, s.moderator_id, s.site, s.market,
-                             s.policy_area, s.item_id, s.item_url, s.context, s.decision,
-                             s.decided_at
-                      FROM {self.changed_table} c JOIN {self.stage} s ON s.pos = c.pos) x
-                WHERE decisions.id = x.decision_id
-                """,
-                {"now": now},
-            )
-        if result.created:
-            # Only filter out stored ids when some are stored: a first import skips the probe.
-            new_only = (
-                "true"
-                if result.created == result.rows
-                else "NOT EXISTS (SELECT 1 FROM decisions d WHERE d.external_id = s.external_id)"
-            )
-            # No ON CONFLICT clause: its speculative insertion slows every row, and a
-            # concurrent import of the same ids is caught below as a conflict.
-            self._exec(
-                f"""
-                INSERT INTO decisions (external_id, vendor_id, moderator_id, site, market,
-                    policy_area, item_id, item_url, context, decision, decided_at,
-                    created_at, updated_at)
-                SELECT s.external_id, s.vendor_id, s.moderator_id, s.site, s.market,
-                    s.policy_area, s.item_id, s.item_url, {context.format("s.context")},
-                    s.decision, s.decided_at, :now, :now
-                FROM {self.stage} s
-                WHERE {new_only}
-                """,
-                {"now": now},
-            )
-        # New decisions, and changed ones (whose labels were just deleted), have none.
-        if self.pg:
-            expand = (
-                "CROSS JOIN LATERAL unnest(string_to_array(s.label_key, '|'))"
-                " WITH ORDINALITY AS l(label_id, ord)"
-            )
-            picked = "l.ord - 1, CAST(l.label_id AS integer)"
-        else:
-            expand = ", json_each('[' || replace(s.label_key, '|', ',') || ']') AS l"
-            picked = "l.key, l.value"
+        context = "CAST(x.context AS json)" if self.pg else "x.context"
+        self._temp_table(self.changed_table, "pos bigint NOT NULL, decision_id integer NOT NULL")
+        self._exec(
+            f"""
+            INSERT INTO {self.changed_table} (pos, decision_id)
+            SELECT s.pos, d.id FROM {self._matched_rows()}
+            WHERE d.id <= :max_before AND {self._changed()}
+            """,
+            {"max_before": self.max_before},
+        )
+        audit_rows = self._before_after()
+        self._exec(
+            "DELETE FROM decision_labels WHERE decision_id IN"
+            f" (SELECT c.decision_id FROM {self.changed_table} c)"
+        )
+        self._exec(
+            f"""
+            UPDATE decisions SET vendor_id = x.vendor_id, moderator_id = x.moderator_id,
+                site = x.site, market = x.market, policy_area = x.policy_area,
+                item_id = x.item_id, item_url = x.item_url, context = {context},
+                decision = x.decision, decided_at = x.decided_at, updated_at = :now
+            FROM (SELECT c.decision_id, s.vendor_id, s.moderator_id, s.site, s.market,
+                         s.policy_area, s.item_id, s.item_url, s.context, s.decision,
+                         s.decided_at
+                  FROM {self.changed_table} c JOIN {self.stage} s ON s.pos = c.pos) x
+            WHERE decisions.id = x.decision_id
+            """,
+            {"now": now},
+        )
         self._exec(
             f"""
             INSERT INTO decision_labels (decision_id, position, label_id)
-            SELECT d.id, {picked}
-            FROM {self.stage} s JOIN decisions d ON d.external_id = s.external_id {expand}
+            SELECT c.decision_id, {self._label_items("s")}
+            FROM {self.changed_table} c JOIN {self.stage} s ON s.pos = c.pos
+                 {self._expand_labels("s")}
             WHERE s.label_key <> ''
-              AND NOT EXISTS (SELECT 1 FROM decision_labels x WHERE x.decision_id = d.id)
             """
         )
-        self._forget_stale_objects()
+        return audit_rows
+
+    def _audit(self, result: ImportResult, rows: list[dict], *, actor, source: str) -> None:
         from app.audit.services import record
 
         counts = {**result.counts(), "rows": result.rows, "source": source}
@@ -1011,7 +1098,7 @@ class _Import:
                 f"{result.updated} updated, {result.unchanged} unchanged"
             ),
             actor=actor,
-            rows=audit_rows,
+            rows=rows,
         )
 
     def _before_after(self) -> list[dict]:
@@ -1083,6 +1170,49 @@ class _Import:
             except sa.exc.DBAPIError:
                 break
         self.temp_tables.clear()
+
+
+class _ChunkWriter:
+    """Runs `_Import.write_chunk` for each chunk, in a thread of its own where the
+    connection allows, so that the database stores one chunk while Python reads the
+    next (the drivers let go of the GIL while the database works). At most one chunk
+    waits, which keeps memory flat."""
+
+    def __init__(self, run: _Import, *, create: bool):
+        self.run = run
+        self.create = create
+        self.error: BaseException | None = None
+        self.thread = None
+        if run.threaded:
+            self.queue: queue.Queue = queue.Queue(maxsize=1)
+            self.thread = threading.Thread(target=self._work, name="decision-import", daemon=True)
+            self.thread.start()
+
+    def put(self, chunk: list[tuple]) -> None:
+        if self.error is not None:
+            raise self.error
+        if self.thread is None:
+            self.run.write_chunk(chunk, create=self.create)
+        else:
+            self.queue.put(chunk)
+
+    def _work(self) -> None:
+        while (chunk := self.queue.get()) is not None:
+            if self.error is None:  # after a failure, only drain the queue
+                try:
+                    self.run.write_chunk(chunk, create=self.create)
+                except BaseException as err:
+                    self.error = err
+
+    def stop(self) -> None:
+        if self.thread is not None:
+            self.queue.put(None)
+            self.thread.join()
+
+    def finish(self) -> None:
+        self.stop()
+        if self.error is not None:
+            raise self.error
 
 
 # SQLite has no JSON comparison that ignores key order (PostgreSQL compares jsonb).

@@ -209,8 +209,8 @@ class HmacOrder:
 
     def __init__(self, seed: str):
         inner_block, outer_block = hmac_key_blocks(seed)
-        inner_copy = hashlib.sha256(inner_block).copy
-        outer_copy = hashlib.sha256(outer_block).copy
+        inner_copy = self.inner_copy = hashlib.sha256(inner_block).copy
+        outer_copy = self.outer_copy = hashlib.sha256(outer_block).copy
 
         # A closure over bound methods: this runs a million times per draw.
         def digest(external_id: str) -> bytes:

@@ -28,6 +28,7 @@ The SQL text is assembled from fixed fragments and column names taken from
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -82,6 +83,8 @@ class StratumFigures:
     id_sum: int
     values: tuple[str, ...] = ()  # the strata field values the key is made of
     digest: str | None = None
+    lowest: str | None = None  # smallest and largest external id (byte order)
+    highest: str | None = None
 
 
 @dataclass
@@ -92,6 +95,7 @@ class Snapshot:
     figures: dict[str, StratumFigures] = field(default_factory=dict)
     candidates: dict[str, list[tuple[bytes, int, str]]] = field(default_factory=dict)
     excluded: list[tuple[str, bool, bool]] = field(default_factory=list)
+    unknown: int = 0  # rows of strata the caller did not know of
 
 
 # SQL building -------------------------------------------------------------------------
@@ -215,7 +219,8 @@ def stratum_counts(conn: Connection, scope: Scope) -> dict[str, StratumFigures]:
     """Population and sum of decision ids per stratum key (the sum lets the second
     statement check that it saw the same population)."""
     sql = (
-        f"SELECT {_strata_select(scope)}count(*) AS n, sum(d.id) AS id_sum"  # noqa: S608
+        f"SELECT {_strata_select(scope)}count(*) AS n, sum(d.id) AS id_sum,"  # noqa: S608
+        f" min(d.external_id{_C}), max(d.external_id{_C})"
         f" FROM decisions d WHERE {_population_where(scope)}{_group_by(scope)}"
     )
     width = len(scope.strata)
@@ -223,9 +228,23 @@ def stratum_counts(conn: Connection, scope: Scope) -> dict[str, StratumFigures]:
     for row in conn.execute(_typed(sa.text(sql), _params(scope))):
         if row[width]:
             figures[_key(row, width)] = StratumFigures(
-                int(row[width]), int(row[width + 1]), tuple(row[:width])
+                int(row[width]),
+                int(row[width + 1]),
+                tuple(row[:width]),
+                lowest=row[width + 2],
+                highest=row[width + 3],
             )
     return figures
+
+
+def common_prefix(figures: dict[str, StratumFigures]) -> int:
+    """How many leading characters all the population's ids share: those of the
+    smallest and the largest id (in byte order every id between shares them too)."""
+    ends = [f.lowest for f in figures.values()] + [f.highest for f in figures.values()]
+    ends = [e for e in ends if e is not None]
+    if not ends:
+        return 0
+    return len(os.path.commonprefix([min(ends), max(ends)]))  # noqa: RUF071 (characters, not paths)
 
 
 def read_snapshot(
@@ -237,10 +256,16 @@ def read_snapshot(
     *,
     with_digests: bool = True,
     with_excluded: bool = True,
+    complete: bool = False,
+    prefix: int = 0,
 ) -> Snapshot:
-    """Counts and digests (PostgreSQL only), candidates below `bounds` ({stratum key:
-    bound}) and excluded decisions, in one statement. `strata_values` gives each
-    bounded stratum's field values (its key's parts)."""
+    """Counts and digests (PostgreSQL only) of the strata of `strata_values` ({stratum
+    key: its field values}), candidates below `bounds` ({stratum key: bound}) and
+    excluded decisions, in one statement (one snapshot).
+
+    `complete`: `bounds` names every stratum the caller knows of, and rows of any
+    other stratum are counted in `Snapshot.unknown` (the population changed).
+    `prefix`: how many leading characters every id shares (see `_digest_branch`)."""
     postgres = _is_postgres(conn)
     if with_digests and not postgres:
         raise ValueError("SQLite computes digests while collecting (collect_sqlite)")
@@ -256,15 +281,7 @@ def read_snapshot(
         f" CAST(NULL AS {blob}) AS h, CAST(NULL AS INTEGER) AS flags WHERE 1 = 0"
     ]
     if with_digests:
-        # Grouping in the C collation sorts by bytes (a libc collation would call
-        # strcoll for every comparison of a million rows); ids sort by code point.
-        branches.append(
-            f"SELECT 'a', {_strata_select(scope, _C)}count(*), sum(d.id),"  # noqa: S608
-            " encode(sha256(convert_to(string_agg(d.external_id, chr(10)"
-            " ORDER BY d.external_id COLLATE \"C\"), 'UTF8')), 'hex'),"
-            f" NULL, NULL, NULL, NULL FROM decisions d WHERE {_population_where(scope)}"
-            f"{_group_by(scope, _C)}"
-        )
+        branches.append(_digest_branch(scope, params, prefix))
 
     bound_rows = []
     for number, (key, bound) in enumerate(sorted(bounds.items())):
@@ -287,11 +304,20 @@ def read_snapshot(
             f"SELECT {_strata_select(scope)}d.id, d.external_id, {_hmac_sql(conn)} AS h"  # noqa: S608
             f" FROM decisions d WHERE {_population_where(scope)}{fence}"
         )
-        branches.append(
-            f"SELECT 'c', {''.join(f'c.s{i}, ' for i in range(width))}NULL, NULL, NULL,"  # noqa: S608
-            f" c.id, c.external_id, c.h, NULL FROM ({candidates}) c"
-            f" CROSS JOIN bounds b WHERE {on} AND c.h < b.bound"
-        )
+        strata_cols = "".join(f"c.s{i}, " for i in range(width))
+        if complete:
+            # A stratum that appeared since the counts has no bound: its rows say so.
+            branches.append(
+                f"SELECT CASE WHEN b.bound IS NULL THEN 'u' ELSE 'c' END, {strata_cols}"  # noqa: S608
+                f" NULL, NULL, NULL, c.id, c.external_id, c.h, NULL FROM ({candidates}) c"
+                f" LEFT JOIN bounds b ON {on} WHERE b.bound IS NULL OR c.h < b.bound"
+            )
+        else:
+            branches.append(
+                f"SELECT 'c', {strata_cols}NULL, NULL, NULL,"  # noqa: S608
+                f" c.id, c.external_id, c.h, NULL FROM ({candidates}) c"
+                f" CROSS JOIN bounds b WHERE {on} AND c.h < b.bound"
+            )
 
     if with_excluded:
         inspected, in_open = _exclusion_queries(scope)
@@ -315,11 +341,15 @@ def read_snapshot(
         if kind == "a":
             if n:
                 key = stratum_key(values)
-                snapshot.figures[key] = StratumFigures(int(n), int(id_sum), tuple(values), digest)
+                snapshot.figures[key] = StratumFigures(
+                    int(n), int(id_sum), tuple(values), digest=digest
+                )
         elif kind == "c":
             snapshot.candidates.setdefault(stratum_key(values), []).append(
                 (bytes(h), decision_id, external_id)
             )
+        elif kind == "u":
+            snapshot.unknown += 1
         else:
             snapshot.excluded.append((external_id, bool(flags & 1), bool(flags & 2)))
     for rows in snapshot.candidates.values():
@@ -327,57 +357,77 @@ def read_snapshot(
     return snapshot
 
 
+def _digest_branch(scope: Scope, params: dict, prefix: int) -> str:
+    """Counts, id sums and digests per stratum. The ids are gathered by hashing (no
+    sort of the whole population) and each stratum's ids sorted on their own, in the C
+    collation (byte order, which is code point order for UTF-8). Ids sharing their
+    first `prefix` characters sort by the rest alone: the same order, but the sort's
+    abbreviated keys then see the characters that differ."""
+    width = len(scope.strata)
+    params["prefix_skip"] = prefix + 1
+    inner_strata = _strata_select(scope)
+    outer_strata = "".join(f"g.s{i}, " for i in range(width))
+    return (
+        f"SELECT 'a', {outer_strata}g.n, g.id_sum,"  # noqa: S608
+        " (SELECT encode(sha256(convert_to(string_agg(x, chr(10)"
+        " ORDER BY substr(x, :prefix_skip) COLLATE \"C\"), 'UTF8')), 'hex')"
+        " FROM unnest(g.ids) AS x),"
+        " NULL, NULL, NULL, NULL FROM ("
+        f"SELECT {inner_strata}count(*) AS n, sum(d.id) AS id_sum,"
+        " array_agg(d.external_id) AS ids"
+        f" FROM decisions d WHERE {_population_where(scope)}{_group_by(scope)}) g"
+    )
+
+
 # SQLite: one pass through a collecting function ---------------------------------------
 
 
 class _Collector:
-    """Called by SQLite once per population row: counts, sums ids, keeps the ids for
-    the digest (noting whether they arrive sorted) and the `capacity` smallest HMACs
-    per stratum (enough for any allocation, which never exceeds the sample size)."""
+    """Called by SQLite once per population row: keeps the ids for the digest and the
+    `capacity` smallest HMACs per stratum (enough for any allocation, which never
+    exceeds the sample size). Every row costs a Python call, so it does little."""
 
-    def __init__(self, seed: str, capacity: int):
+    def __init__(self, seed: str, capacity: int, width: int):
         self.capacity = max(capacity, 1)
+        self.width = width
         self.strata: dict[tuple, list] = {}
         self.hmac = HmacOrder(seed)
 
     def function(self):
         strata = self.strata
-        order = self.hmac.digest
+        inner_copy, outer_copy = self.hmac.inner_copy, self.hmac.outer_copy
         capacity = self.capacity
-        ceiling = TAKE_ALL
 
         def collect(decision_id, external_id, *values):
             st = strata.get(values)
             if st is None:
-                # [count, id sum, ids, sorted so far, candidates, threshold]
-                st = strata[values] = [0, 0, [], True, [], ceiling]
-            st[0] += 1
-            st[1] += decision_id
-            ids = st[2]
-            if st[3] and ids and external_id < ids[-1]:
-                st[3] = False
-            ids.append(external_id)
-            h = order(external_id)
-            if h < st[5]:
-                kept = st[4]
+                st = strata[values] = [[], [], TAKE_ALL]  # ids, candidates, threshold
+            st[0].append(external_id)
+            # HMAC-SHA256 inline (see HmacOrder): a call less per row.
+            inner = inner_copy()
+            inner.update(external_id.encode("utf-8"))
+            outer = outer_copy()
+            outer.update(inner.digest())
+            h = outer.digest()
+            if h < st[2]:
+                kept = st[1]
                 kept.append((h, decision_id, external_id))
                 if len(kept) >= 2 * capacity:
-                    # Anything at or above the capacity-th smallest can never be drawn.
+                    # Anything at or above the capacity-th smallest is never drawn.
                     kept.sort()
                     del kept[capacity:]
-                    st[5] = kept[-1][0]
+                    st[2] = kept[-1][0]
             return 1
 
         return collect
 
     def snapshot(self) -> Snapshot:
         snapshot = Snapshot()
-        for values, (count, id_sum, ids, is_sorted, kept, _) in self.strata.items():
+        for values, (ids, kept, _) in self.strata.items():
             key = stratum_key(values)
-            if not is_sorted:
-                ids.sort()
+            ids.sort()  # by code point; linear when the rows came sorted
             digest = hashlib.sha256("\n".join(ids).encode("utf-8")).hexdigest()
-            snapshot.figures[key] = StratumFigures(count, id_sum, tuple(values), digest)
+            snapshot.figures[key] = StratumFigures(len(ids), 0, tuple(values), digest)
             kept.sort()
             snapshot.candidates[key] = kept[: self.capacity]
         return snapshot
@@ -386,13 +436,17 @@ class _Collector:
 def collect_sqlite(conn: Connection, scope: Scope, seed: str, capacity: int) -> Snapshot:
     """Figures, digests and the `capacity` first candidates of every stratum in one
     pass (SQLite holds the write lock, so the exclusions read next agree)."""
-    collector = _Collector(seed, capacity)
-    raw = conn.connection.driver_connection
     width = len(scope.strata)
+    collector = _Collector(seed, capacity, width)
+    raw = conn.connection.driver_connection
     raw.create_function("vqa_collect", 2 + width, collector.function())
     args = ", ".join(["d.id", "d.external_id", *(f"d.{name}" for name in scope.strata)])
     sql = f"SELECT count(vqa_collect({args})) FROM decisions d WHERE {_population_where(scope)}"  # noqa: S608
-    conn.execute(_typed(sa.text(sql), _params(scope))).scalar()
+    try:
+        conn.execute(_typed(sa.text(sql), _params(scope))).scalar()
+    finally:
+        # The connection goes back to the pool: do not keep the ids alive with it.
+        raw.create_function("vqa_collect", 2 + width, None)
     snapshot = collector.snapshot()
     snapshot.excluded = excluded_rows(conn, scope)
     return snapshot
@@ -426,14 +480,17 @@ def read_population(
         counts = stratum_counts(conn, scope)
         allocation = allocate_fn({k: f.population for k, f in counts.items()})
         bounds = {
-            key: TAKE_ALL if key in forced else candidate_bound(k, counts[key].population)
-            for key, k in allocation.items()
+            key: (TAKE_ALL if key in forced else candidate_bound(k, counts[key].population))
             if k
+            else b""  # nothing is below an empty bound
+            for key, k in allocation.items()
         }
         values = {key: figures.values for key, figures in counts.items()}
-        snapshot = read_snapshot(conn, scope, seed, bounds, values)
+        snapshot = read_snapshot(
+            conn, scope, seed, bounds, values, complete=True, prefix=common_prefix(counts)
+        )
         seen = {k: (f.population, f.id_sum) for k, f in snapshot.figures.items()}
-        if seen != {k: (f.population, f.id_sum) for k, f in counts.items()}:
+        if snapshot.unknown or seen != {k: (f.population, f.id_sum) for k, f in counts.items()}:
             continue  # decisions arrived or left between the two statements
         short = {k for k, n in allocation.items() if len(snapshot.candidates.get(k, [])) < n}
         if not short:

@@ -4,10 +4,11 @@ that exist (by natural key) are left alone."""
 from __future__ import annotations
 
 import csv
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
+from flask import current_app
 
 from app.extensions import db
 from app.labels.services import create_label
@@ -165,10 +166,95 @@ def seed_users() -> int:
     return created
 
 
+DECISION_MONTHS = 6
+DECISIONS_PER_VENDOR_MONTH = 1500
+SAMPLED_MONTHS = 3
+SAMPLE_SIZE = 40
+
+
+def seed_decisions() -> int:
+    """Six months of decisions per demo vendor (the current month so far included),
+    through the same import path as the API and CSV files."""
+    from app.decisions.ingest import import_decisions
+    from app.models import Decision
+    from app.seed.decisions import demo_decisions
+
+    labels_by_area: dict[str, list[str]] = {}
+    for code, area in db.session.execute(
+        sa.select(Label.code, Label.policy_area).where(Label.active).order_by(Label.code)
+    ):
+        labels_by_area.setdefault(area, []).append(code)
+    months = [_month(n) for n in range(DECISION_MONTHS - 1, -1, -1)]
+    created = 0
+    for code, _name, sites, markets, _tz, _country in VENDORS:
+        vendor = db.session.scalar(sa.select(Vendor).where(Vendor.code == code))
+        has_any = db.session.scalar(
+            sa.select(Decision.id).where(Decision.vendor_id == vendor.id).limit(1)
+        )
+        if vendor is None or has_any:
+            continue
+        per_month = current_app.config.get("DEMO_DECISIONS_PER_MONTH", DECISIONS_PER_VENDOR_MONTH)
+        rows = demo_decisions(code, sites, markets, labels_by_area, months, per_month, seed=2026)
+        created += import_decisions(rows, source="seed-demo").created
+    return created
+
+
+def seed_samples() -> int:
+    """A monthly contract plan per vendor and its draws for the last closed months,
+    dealt round-robin to the demo inspectors; one item skipped to show replacement."""
+    from app.models import Sample, SampleItem
+    from app.sampling import services as sampling
+
+    inspectors = db.session.scalars(
+        sa.select(User)
+        .where(User.role == "qa_inspector", User.email.like("%@demo.example"))
+        .order_by(User.email)
+    ).all()
+    drawn = 0
+    for code, *_ in VENDORS:
+        vendor = db.session.scalar(sa.select(Vendor).where(Vendor.code == code))
+        if vendor is None or db.session.scalar(
+            sa.select(Sample.id).where(Sample.vendor_id == vendor.id).limit(1)
+        ):
+            continue
+        plan = sampling.create_plan(
+            name=f"{code} monthly contract sample",
+            vendor=vendor,
+            purpose="contract",
+            size=SAMPLE_SIZE,
+            inspectors=inspectors,
+        )
+        for months_ago in range(SAMPLED_MONTHS, 0, -1):
+            start = _month(months_ago)
+            end = _month(months_ago - 1) - timedelta(days=1)
+            sample = sampling.draw_sample(
+                vendor=vendor,
+                period_start=start,
+                period_end=end,
+                size=SAMPLE_SIZE,
+                purpose="contract",
+                seed=f"demo-{code}-{start:%Y-%m}",
+                inspectors=inspectors,
+                plan=plan,
+            )
+            drawn += 1
+            if months_ago == SAMPLED_MONTHS:
+                first = db.session.scalars(
+                    sa.select(SampleItem)
+                    .where(SampleItem.sample_id == sample.id)
+                    .order_by(SampleItem.id)
+                    .limit(1)
+                ).first()
+                sampling.skip_item(first, "Item was deleted by the seller before review")
+    return drawn
+
+
 def seed() -> list[str]:
     """Create whatever of the demo data set is missing; return a summary."""
     return [
         f"vendors created: {seed_vendors()}",
         f"labels created: {seed_labels()}",
         f"users created: {seed_users()}",
+        f"decisions created: {seed_decisions()}",
+        f"samples drawn: {seed_samples()}",
     ]

@@ -537,3 +537,76 @@ def test_labels_of_other_decisions_are_untouched(world):
     db.session.commit()
     assert decision("E-2").label_codes == ["LST-PRICE"]
     assert count(DecisionLabel) == 3
+
+
+# Big imports go through in chunks -------------------------------------------------------------
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Chunks of 2 rows, so that a handful of rows crosses several chunk boundaries."""
+    from app.decisions import ingest
+
+    monkeypatch.setattr(ingest, "_CHUNK_ROWS", 2)
+
+
+def test_chunks_create_update_and_keep_rows_like_one_batch(world, small_chunks):
+    run([row(1), row(2), row(3, decision="approve", labels=[])])
+    db.session.commit()
+    result = run(
+        [
+            row(4, labels=["LST-PRICE", "LST-FAKE"]),
+            row(1),
+            row(2, site="Cebu"),
+            row(5, decision="approve", labels=[]),
+            row(3, decision="reject", labels=["LST-PRICE"]),
+            row(6),
+            row(7),
+        ]
+    )
+    assert result.counts() == {"created": 4, "updated": 2, "unchanged": 1}
+    db.session.commit()
+    stored = {d.external_id: d for d in db.session.scalars(sa.select(Decision))}
+    assert set(stored) == {f"E-{n}" for n in range(1, 8)}
+    assert stored["E-4"].label_codes == ["LST-PRICE", "LST-FAKE"]
+    assert stored["E-3"].label_codes == ["LST-PRICE"]
+    assert stored["E-5"].label_codes == []
+    assert stored["E-2"].site == "Cebu"
+    assert count(DecisionLabel) == 1 + 1 + 2 + 1 + 1 + 1  # E-1, E-2, E-4 (2), E-3, E-6, E-7
+
+
+def test_a_bad_row_after_stored_chunks_leaves_nothing_even_before_rollback(world, small_chunks):
+    with pytest.raises(ImportRejected) as caught:
+        run([row(n) for n in range(1, 8)] + [row(8, vendor="NOPE"), row(9)])
+    assert [(e["index"], e["field"]) for e in caught.value.errors] == [(7, "vendor")]
+    assert count() == 0  # the import undid its own writes
+    assert count(DecisionLabel) == 0
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [[1, 2, 3, 1], [1, 1, 2], [1, 2, 2, 3], [1, 2, 3, 4, 5, 3]],
+)
+def test_repeats_within_and_across_chunks_are_reported(world, small_chunks, ids):
+    err = rejected([row(n) for n in ids])
+    first = ids.index(next(n for n in ids if ids.count(n) > 1))
+    repeat = len(ids) - 1 - ids[::-1].index(ids[first])
+    assert [(e["index"], e["field"]) for e in err.errors] == [(repeat, "external_id")]
+    assert f"first at index {first}" in err.errors[0]["message"]
+    assert count() == 0
+
+
+def test_a_dry_run_in_chunks_counts_and_stores_nothing(world, small_chunks):
+    run([row(1)])
+    result = run([row(n) for n in range(1, 6)], dry_run=True)
+    assert result.counts() == {"created": 4, "updated": 0, "unchanged": 1}
+    assert count() == 1
+
+
+def test_sampled_decisions_are_protected_across_chunks(world, small_chunks):
+    run([row(n) for n in range(1, 6)])
+    _sample(decision("E-4"))
+    db.session.commit()
+    err = rejected([row(n) for n in range(1, 4)] + [row(4, labels=["LST-PRICE"]), row(6)])
+    assert [(e["index"], e["field"]) for e in err.errors] == [(3, "labels")]
+    assert count() == 5
