@@ -108,7 +108,11 @@ class SampleSummarySchema(Schema):
     strata = fields.List(fields.String(), required=True)
     purpose = fields.String(required=True)
     risk_weights = fields.Dict(keys=fields.String(), values=fields.Float())
-    inspectors = fields.List(fields.String(), required=True)
+    inspectors = fields.List(
+        fields.String(),
+        required=True,
+        metadata={"description": "Assignees' emails (pseudonyms such as QA-7 for vendor users)"},
+    )
     state = fields.String(required=True)
     method_version = fields.String(required=True)
     population = fields.Integer(required=True)
@@ -135,17 +139,20 @@ class SampleArgsSchema(PageArgsSchema):
 
 
 def _inspectors(sample_ids: list[int]) -> dict[int, list[str]]:
-    """Emails of each sample's assignees, in the order they first appear."""
+    """Each sample's assignees in the order they first appear: emails, or for vendor
+    users the stable pseudonyms they know QA people by (DESIGN §1)."""
+    first = sa.func.min(SampleItem.id).label("first_item")
     rows = db.session.execute(
-        sa.select(SampleItem.sample_id, User.email, sa.func.min(SampleItem.id).label("first"))
+        sa.select(SampleItem.sample_id, User.id, User.email, first)
         .join(User, User.id == SampleItem.assignee_id)
         .where(SampleItem.sample_id.in_(sample_ids))
-        .group_by(SampleItem.sample_id, User.email)
-        .order_by(SampleItem.sample_id, sa.text("first"))
+        .group_by(SampleItem.sample_id, User.id, User.email)
+        .order_by(SampleItem.sample_id, first)
     )
+    pseudonyms = current_user.is_vendor_user
     found: dict[int, list[str]] = {i: [] for i in sample_ids}
-    for sample_id, email, _ in rows:
-        found[sample_id].append(email)
+    for sample_id, user_id, email, _ in rows:
+        found[sample_id].append(f"QA-{user_id}" if pseudonyms else email)
     return found
 
 

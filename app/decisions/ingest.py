@@ -13,7 +13,15 @@ Every door (the API, the CSV upload page and its background job, the
   is an update, audited with its before/after in one event per import.
 
 The function flushes but never commits: the caller commits once (or rolls back
-after `ImportRejected`).
+after `ImportRejected`). Its own writes sit inside a savepoint that it rolls back
+before raising, so a rejected import leaves nothing behind in any case.
+
+Big files stay fast and small (DESIGN §10): rows are streamed, checked in Python
+against reference data held in dicts, and staged in chunks in a temporary table
+(COPY on PostgreSQL, `executemany` on SQLite) by a writer thread that also stores the
+new decisions of each chunk while the next one is read; what needs every row (an
+external_id repeated in the batch, a change to a sampled or inspected decision, what
+changed) is then answered in SQL. Memory stays flat whatever the file's size.
 """
 
 # The SQL below is assembled from constant fragments and generated temporary table
@@ -623,7 +631,6 @@ class _Import:
         self.failed = False  # a bad row was seen: stop storing, keep checking
         self.created = 0  # new decisions stored by the chunks
         self.matched = 0  # rows matching a decision stored before
-        self.max_before = 0
 
     # errors ------------------------------------------------------------------------------
 
@@ -644,7 +651,6 @@ class _Import:
     def execute(self, rows: Iterable[Any], *, actor, source: str, dry_run: bool) -> ImportResult:
         checker = _RowChecker(*self._reference_data(), sqlite=not self.pg)
         self._create_tables()
-        self.max_before = self._exec("SELECT COALESCE(MAX(id), 0) FROM decisions").scalar_one()
         savepoint = self.conn.begin_nested()
         try:
             result = self._run(rows, checker, actor=actor, source=source, dry_run=dry_run)
@@ -751,6 +757,29 @@ class _Import:
     def _stage_rows(self, rows: Iterable[Any], checker: _RowChecker, *, create: bool):
         """Pass 1: check each row; hand the normalised ones to the writer in chunks.
         Returns (rows read, valid rows, external_ids seen more than once or suspected)."""
+        if self.pg:
+            # A chunk meets the decisions table by index, row by row. Without this the
+            # planner, whose statistics cannot know the rows this transaction adds, turns
+            # to hashing the whole (growing) table for every chunk.
+            self._exec("SET LOCAL enable_hashjoin = off")
+            self._exec("SET LOCAL enable_mergejoin = off")
+            try:
+                return self._stage_chunks(rows, checker, create=create)
+            finally:
+                if self.conn.in_transaction():
+                    self._exec_quietly("SET LOCAL enable_hashjoin TO DEFAULT")
+                    self._exec_quietly("SET LOCAL enable_mergejoin TO DEFAULT")
+        return self._stage_chunks(rows, checker, create=create)
+
+    def _exec_quietly(self, sql: str) -> None:
+        """Run `sql` unless the transaction already failed (the rollback undoes it)."""
+        try:
+            with self.conn.begin_nested():
+                self._exec(sql)
+        except sa.exc.DBAPIError:
+            pass
+
+    def _stage_chunks(self, rows: Iterable[Any], checker: _RowChecker, *, create: bool):
         count = ok_rows = 0
         candidates: set[str] = set()
         bloom = bytearray(1 << (_BLOOM_BITS - 3))
@@ -836,13 +865,25 @@ class _Import:
         self.matched += matched
         valid = sum(1 for row in chunk if row[1])
         if create and not self.failed and matched < valid:
-            self._create_decisions(source, where, params)
+            self._create_decisions(source, where, params, all_new=not matched)
         if self.pg:
             self._exec(f"TRUNCATE {self.chunk_table}")
 
-    def _create_decisions(self, source: str, where: str, params: dict) -> None:
+    def _create_decisions(self, source: str, where: str, params: dict, *, all_new: bool) -> None:
+        """Store the chunk's new decisions and their labels. `all_new`: no row of the
+        chunk matched a stored decision, so nothing needs to be probed for."""
         now = _db_time(datetime.now(UTC), not self.pg)
         context = "CAST(c.context AS json)" if self.pg else "c.context"
+        new_only = (
+            ""
+            if all_new
+            else "AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.external_id = c.external_id)"
+        )
+        unlabelled = (
+            ""
+            if all_new
+            else "AND NOT EXISTS (SELECT 1 FROM decision_labels x WHERE x.decision_id = d.id)"
+        )
         # No ON CONFLICT clause: its speculative insertion slows every row. Rows of this
         # chunk are distinct (a repeat stops the storing), and rows of earlier chunks
         # are skipped by NOT EXISTS; only a concurrent import could still collide.
@@ -855,8 +896,7 @@ class _Import:
                 c.policy_area, c.item_id, c.item_url, {context}, c.decision, c.decided_at,
                 :now, :now
             FROM {source}
-            WHERE {where}
-              AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.external_id = c.external_id)
+            WHERE {where} {new_only}
             """,
             {**params, "now": now},
         ).rowcount
@@ -866,10 +906,9 @@ class _Import:
             SELECT d.id, {self._label_items("c")}
             FROM {source} JOIN decisions d ON d.external_id = c.external_id
                  {self._expand_labels("c")}
-            WHERE {where} AND c.label_key <> '' AND d.id > :max_before
-              AND NOT EXISTS (SELECT 1 FROM decision_labels x WHERE x.decision_id = d.id)
+            WHERE {where} AND c.label_key <> '' AND d.created_at = :now {unlabelled}
             """,
-            {**params, "max_before": self.max_before},
+            {**params, "now": now},
         )
 
     def _expand_labels(self, alias: str) -> str:
@@ -1010,9 +1049,7 @@ class _Import:
             SELECT count(*) FILTER (WHERE {self._changed()}),
                    count(*) FILTER (WHERE {self._SAMPLED} AND ({protected}))
             FROM {self._matched_rows()}
-            WHERE d.id <= :max_before
-            """,
-            {"max_before": self.max_before},
+            """
         ).one()
         return updated, refused
 
@@ -1024,10 +1061,10 @@ class _Import:
             f"""
             SELECT s.pos, d.id IN (SELECT i.decision_id FROM inspections i), {flags}
             FROM {self._matched_rows()}
-            WHERE d.id <= :max_before AND {self._SAMPLED} AND ({protected})
+            WHERE {self._SAMPLED} AND ({protected})
             ORDER BY s.pos LIMIT :cap
             """,
-            {"cap": self.error_cap, "max_before": self.max_before},
+            {"cap": self.error_cap},
         ).all()
         self.total_errors += refused
         errors = []
@@ -1049,9 +1086,8 @@ class _Import:
             f"""
             INSERT INTO {self.changed_table} (pos, decision_id)
             SELECT s.pos, d.id FROM {self._matched_rows()}
-            WHERE d.id <= :max_before AND {self._changed()}
-            """,
-            {"max_before": self.max_before},
+            WHERE {self._changed()}
+            """
         )
         audit_rows = self._before_after()
         self._exec(

@@ -1,18 +1,24 @@
 """The population of a draw, read from the database fast (DESIGN §4).
 
-A million-decision population is never brought into Python. The database computes
-each decision's HMAC (PostgreSQL: `sha256()` on the padded key blocks, see
-`algorithm.hmac_key_blocks`; SQLite: a registered deterministic function), keeps only
-the candidates below a per-stratum bound (`algorithm.candidate_bound`), and computes
-the per-stratum counts and population digests (ids sorted by code point: COLLATE "C"
-on PostgreSQL, SQLite's binary collation). The draw reads:
+A million-decision population is never brought into Python row by row as query
+results.
+
+PostgreSQL computes each decision's HMAC with `sha256()` over the padded key blocks
+(`algorithm.hmac_key_blocks`), returns only the candidates below a per-stratum bound
+(`algorithm.candidate_bound`), and computes the per-stratum counts and population
+digests (ids sorted in the C collation, i.e. by code point). A draw reads:
 
 1. counts per stratum, to allocate the sample;
 2. in one statement (one snapshot, so digests, candidates and exclusions agree):
    counts again, digests, candidates and the excluded decisions.
 
 If the counts of step 2 differ from step 1 (decisions arrived or were inspected in
-between on PostgreSQL), the caller starts again. SQLite holds its write lock.
+between), the draw reads again.
+
+SQLite runs one statement that calls a collecting Python function once per row
+(HMAC, candidates, ids for the digests), then reads the exclusions; it holds its
+write lock meanwhile, so both see the same data. Replacements use a registered
+deterministic `hmac_sha256()` function in the same SQL as PostgreSQL.
 
 Population of a draw: the vendor's decisions with `decided_at` in the period
 (`period_start` 00:00 UTC inclusive to the day after `period_end` 00:00 UTC
@@ -218,9 +224,10 @@ def _key(row, width: int) -> str:
 def stratum_counts(conn: Connection, scope: Scope) -> dict[str, StratumFigures]:
     """Population and sum of decision ids per stratum key (the sum lets the second
     statement check that it saw the same population)."""
+    collate = _C if _is_postgres(conn) else ""  # SQLite's binary collation is byte order
     sql = (
         f"SELECT {_strata_select(scope)}count(*) AS n, sum(d.id) AS id_sum,"  # noqa: S608
-        f" min(d.external_id{_C}), max(d.external_id{_C})"
+        f" min(d.external_id{collate}), max(d.external_id{collate})"
         f" FROM decisions d WHERE {_population_where(scope)}{_group_by(scope)}"
     )
     width = len(scope.strata)
@@ -471,10 +478,7 @@ def read_population(
         snapshot = collect_sqlite(conn, scope, seed, capacity)
         allocation = allocate_fn({k: f.population for k, f in snapshot.figures.items()})
         return snapshot, allocation
-    # A draw reads big tables in one go; give its sorts memory, and skip JIT
-    # compilation, which costs more than it saves here.
-    conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
-    conn.exec_driver_sql("SET LOCAL jit = off")
+    _setup(conn)
     forced: set[str] = set()
     for _attempt in range(4):
         counts = stratum_counts(conn, scope)
@@ -486,12 +490,14 @@ def read_population(
             for key, k in allocation.items()
         }
         values = {key: figures.values for key, figures in counts.items()}
-        snapshot = read_snapshot(
-            conn, scope, seed, bounds, values, complete=True, prefix=common_prefix(counts)
-        )
+        prefix = common_prefix(counts)
+        expected = {k: (f.population, f.id_sum) for k, f in counts.items()}
+        snapshot = read_snapshot(conn, scope, seed, bounds, values, complete=True, prefix=prefix)
+        if snapshot.unknown:
+            continue
         seen = {k: (f.population, f.id_sum) for k, f in snapshot.figures.items()}
-        if snapshot.unknown or seen != {k: (f.population, f.id_sum) for k, f in counts.items()}:
-            continue  # decisions arrived or left between the two statements
+        if seen != expected:
+            continue  # decisions arrived or left between the statements
         short = {k for k, n in allocation.items() if len(snapshot.candidates.get(k, [])) < n}
         if not short:
             return snapshot, allocation
@@ -499,15 +505,11 @@ def read_population(
     raise PopulationChanged
 
 
-def stratum_ids(conn: Connection, scope: Scope, key: str | None = None) -> list[str]:
-    """Every population id (of one stratum when `key` is given)."""
-    width = len(scope.strata)
-    sql = (
-        f"SELECT {_strata_select(scope)}d.external_id FROM decisions d"  # noqa: S608
-        f" WHERE {_population_where(scope)}"
-    )
-    rows = conn.execute(_typed(sa.text(sql), _params(scope)))
-    return [row[width] for row in rows if key is None or _key(row, width) == key]
+def _setup(conn: Connection) -> None:
+    # A draw reads big tables in one go; give its sorts memory, and skip JIT
+    # compilation, which costs more than it saves here.
+    conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+    conn.exec_driver_sql("SET LOCAL jit = off")
 
 
 def population_rows(conn: Connection, scope: Scope) -> list[dict]:

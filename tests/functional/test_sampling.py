@@ -610,3 +610,56 @@ def test_verify_of_an_unknown_sample(runner):
     result = runner.invoke(args=["samples", "verify", "999999"])
     assert result.exit_code == 1
     assert "no sample #999999" in result.output
+
+
+# Robustness of the database draw ------------------------------------------------------
+
+
+def test_a_bound_that_keeps_too_few_candidates_falls_back_to_the_whole_stratum(
+    monkeypatch, vendor, lead, march
+):
+    from app.sampling import algorithm, population
+
+    tiny = b"\x00" * 7 + b"\x01"  # keeps (almost) nothing
+    monkeypatch.setattr(population, "candidate_bound", lambda k, n: tiny)
+    monkeypatch.setattr(algorithm, "candidate_bound", lambda k, n: tiny)
+    sample = draw(vendor, size=24, lead=lead)
+    wanted, order = expected_draw(march, SEED, 24)
+    assert drawn_by_stratum(sample) == {k: v for k, v in wanted.items() if v}
+    item = items_of(sample)[0]
+    replacement = services.skip_item(item, "gone", actor=lead)
+    k = sample.per_stratum[item.stratum]["allocated"]
+    assert replacement.decision.external_id == order[item.stratum][k]
+
+
+def test_decisions_changing_between_statements_make_the_draw_read_again(
+    monkeypatch, vendor, lead, march
+):
+    from app.sampling import population
+
+    if db.session.connection().dialect.name != "postgresql":
+        pytest.skip("SQLite reads the population in one statement under its write lock")
+    real = population.stratum_counts
+    calls = []
+
+    def first_count_is_stale(conn, scope):
+        figures = real(conn, scope)
+        calls.append(1)
+        if len(calls) == 1:  # as if a decision arrived right after the count
+            next(iter(figures.values())).population += 1
+        return figures
+
+    monkeypatch.setattr(population, "stratum_counts", first_count_is_stale)
+    sample = draw(vendor, size=24, lead=lead)
+    assert len(calls) == 2
+    wanted, _ = expected_draw(march, SEED, 24)
+    assert drawn_by_stratum(sample) == {k: v for k, v in wanted.items() if v}
+
+    def always_stale(conn, scope):
+        figures = real(conn, scope)
+        next(iter(figures.values())).id_sum += 1
+        return figures
+
+    monkeypatch.setattr(population, "stratum_counts", always_stale)
+    with pytest.raises(Conflict, match="kept changing while drawing"):
+        draw(vendor, size=5, seed="again")

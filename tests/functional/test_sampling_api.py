@@ -152,7 +152,8 @@ def test_reading_a_sample(lead_api, vendor, march):
 @pytest.mark.parametrize("role", ["vendor_lead", "vendor_viewer"])
 def test_vendor_users_read_only_their_closed_samples(api_client, make_user, vendor, march, role):
     open_sample = draw(vendor, size=3)
-    closed = draw(vendor, size=3, seed="closed")
+    inspector = UserFactory(role="qa_inspector", email="named.person@example.test")
+    closed = draw(vendor, size=3, seed="closed", inspectors=[inspector])
     _close(closed)
     other = VendorFactory()
     make_population(other, n=20, prefix="X")
@@ -164,6 +165,8 @@ def test_vendor_users_read_only_their_closed_samples(api_client, make_user, vend
     assert client.get(f"/api/v1/samples/{theirs.id}").status_code == 404
     response = client.get(f"/api/v1/samples/{closed.id}")
     assert response.status_code == 200 and response.get_json()["state"] == "closed"
+    assert response.get_json()["inspectors"] == [inspector.pseudonym]
+    assert b"named.person" not in response.data
     listed = client.get("/api/v1/samples").get_json()
     assert [s["id"] for s in listed["items"]] == [closed.id]
     assert client.get(f"/api/v1/samples?vendor={other.code}").status_code == 404

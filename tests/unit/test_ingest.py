@@ -610,3 +610,35 @@ def test_sampled_decisions_are_protected_across_chunks(world, small_chunks):
     err = rejected([row(n) for n in range(1, 4)] + [row(4, labels=["LST-PRICE"]), row(6)])
     assert [(e["index"], e["field"]) for e in err.errors] == [(3, "labels")]
     assert count() == 5
+
+
+def test_a_collision_with_another_import_is_a_conflict_and_stores_nothing(
+    world, small_chunks, monkeypatch
+):
+    from app.decisions import ingest
+    from app.errors import Conflict
+
+    real = ingest._Import._create_decisions
+    calls = []
+
+    def collide(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the second chunk meets a row another import just stored
+            raise sa.exc.IntegrityError("INSERT", {}, Exception("duplicate key"))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ingest._Import, "_create_decisions", collide)
+    with pytest.raises(Conflict):
+        run([row(n) for n in range(1, 8)])
+    assert count() == 0
+
+
+def test_a_failing_row_source_stops_the_import_and_stores_nothing(world, small_chunks):
+    def rows():
+        for n in range(1, 6):
+            yield row(n)
+        raise OSError("the upload went away")
+
+    with pytest.raises(OSError, match="went away"):
+        run(rows())
+    assert count() == 0
