@@ -547,6 +547,8 @@ _STAGE_COLUMNS = (
     "decided_at",
 )
 _PROTECTED = ("decision", "labels", "vendor", "decided_at")
+# SQL: the id of the stored decision with the external_id `{}` (NULL if none).
+_DECISION_ID = "(SELECT d.id FROM decisions d WHERE d.external_id = {})"
 
 
 def import_decisions(
@@ -757,29 +759,6 @@ class _Import:
     def _stage_rows(self, rows: Iterable[Any], checker: _RowChecker, *, create: bool):
         """Pass 1: check each row; hand the normalised ones to the writer in chunks.
         Returns (rows read, valid rows, external_ids seen more than once or suspected)."""
-        if self.pg:
-            # A chunk meets the decisions table by index, row by row. Without this the
-            # planner, whose statistics cannot know the rows this transaction adds, turns
-            # to hashing the whole (growing) table for every chunk.
-            self._exec("SET LOCAL enable_hashjoin = off")
-            self._exec("SET LOCAL enable_mergejoin = off")
-            try:
-                return self._stage_chunks(rows, checker, create=create)
-            finally:
-                if self.conn.in_transaction():
-                    self._exec_quietly("SET LOCAL enable_hashjoin TO DEFAULT")
-                    self._exec_quietly("SET LOCAL enable_mergejoin TO DEFAULT")
-        return self._stage_chunks(rows, checker, create=create)
-
-    def _exec_quietly(self, sql: str) -> None:
-        """Run `sql` unless the transaction already failed (the rollback undoes it)."""
-        try:
-            with self.conn.begin_nested():
-                self._exec(sql)
-        except sa.exc.DBAPIError:
-            pass
-
-    def _stage_chunks(self, rows: Iterable[Any], checker: _RowChecker, *, create: bool):
         count = ok_rows = 0
         candidates: set[str] = set()
         bloom = bytearray(1 << (_BLOOM_BITS - 3))
@@ -854,11 +833,16 @@ class _Import:
             source = f"{self.stage} c"
             where = "c.pos BETWEEN :first AND :last AND c.ok"
             params = {"first": chunk[0][0], "last": chunk[-1][0]}
+        # Each lookup is a scalar subquery: one index probe per row whatever the planner
+        # believes of the decisions table, whose statistics cannot know the rows this
+        # transaction adds (as a join it may hash the whole growing table per chunk).
         matched = self._exec(
             f"""
             INSERT INTO {self.matched_table} (pos, decision_id)
-            SELECT c.pos, d.id FROM {source} JOIN decisions d ON d.external_id = c.external_id
-            WHERE {where}
+            SELECT x.pos, x.decision_id
+            FROM (SELECT c.pos, {_DECISION_ID.format("c.external_id")} AS decision_id
+                  FROM {source} WHERE {where}) x
+            WHERE x.decision_id IS NOT NULL
             """,
             params,
         ).rowcount
@@ -874,19 +858,10 @@ class _Import:
         chunk matched a stored decision, so nothing needs to be probed for."""
         now = _db_time(datetime.now(UTC), not self.pg)
         context = "CAST(c.context AS json)" if self.pg else "c.context"
-        new_only = (
-            ""
-            if all_new
-            else "AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.external_id = c.external_id)"
-        )
-        unlabelled = (
-            ""
-            if all_new
-            else "AND NOT EXISTS (SELECT 1 FROM decision_labels x WHERE x.decision_id = d.id)"
-        )
+        new_only = "" if all_new else f"AND {_DECISION_ID.format('c.external_id')} IS NULL"
         # No ON CONFLICT clause: its speculative insertion slows every row. Rows of this
-        # chunk are distinct (a repeat stops the storing), and rows of earlier chunks
-        # are skipped by NOT EXISTS; only a concurrent import could still collide.
+        # chunk are distinct (a repeat stops the storing), and rows stored before are
+        # skipped by the lookup; only a concurrent import could still collide.
         self.created += self._exec(
             f"""
             INSERT INTO decisions (external_id, vendor_id, moderator_id, site, market,
@@ -900,13 +875,19 @@ class _Import:
             """,
             {**params, "now": now},
         ).rowcount
+        # Labels go to the decisions this statement just created (none has any yet).
+        created_here = (
+            "(SELECT d.id FROM decisions d WHERE d.external_id = c.external_id"
+            " AND d.created_at = :now)"
+        )
         self._exec(
             f"""
             INSERT INTO decision_labels (decision_id, position, label_id)
-            SELECT d.id, {self._label_items("c")}
-            FROM {source} JOIN decisions d ON d.external_id = c.external_id
-                 {self._expand_labels("c")}
-            WHERE {where} AND c.label_key <> '' AND d.created_at = :now {unlabelled}
+            SELECT x.decision_id, {self._label_items("x")}
+            FROM (SELECT c.label_key, {created_here} AS decision_id
+                  FROM {source} WHERE {where} AND c.label_key <> '') x
+                 {self._expand_labels("x")}
+            WHERE x.decision_id IS NOT NULL
             """,
             {**params, "now": now},
         )
@@ -926,14 +907,7 @@ class _Import:
 
     def _duplicates(self, candidates: set[str]) -> list[tuple[int, dict]]:
         """Every later occurrence of an external_id, naming the first."""
-        if self.pg:
-            self._exec(
-                f"CREATE TEMPORARY TABLE {self.cands_table} (external_id text PRIMARY KEY)"
-                " ON COMMIT DROP"
-            )
-        else:
-            self._exec(f"CREATE TEMPORARY TABLE {self.cands_table} (external_id TEXT PRIMARY KEY)")
-        self.temp_tables.append(self.cands_table)
+        self._temp_table(self.cands_table, "external_id text PRIMARY KEY")
         insert = sa.text(f"INSERT INTO {self.cands_table} (external_id) VALUES (:e)")
         batch = []
         for external_id in candidates:
