@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from pathlib import Path
 
 import holidays
@@ -184,7 +185,16 @@ def load_config(overrides: dict | None = None) -> dict:
     return settings
 
 
+def _schema_command() -> bool:
+    """`flask db …` only reads and migrates the schema: it signs nothing, so it may run
+    where the web secret is not configured (e.g. a migration step in a deploy)."""
+    args = sys.argv
+    return bool(args) and Path(args[0]).name == "flask" and "db" in args[1:]
+
+
 def _validate(settings: dict, env_name: str) -> None:
+    if env_name == "production" and _schema_command() and not settings.get("SECRET_KEY"):
+        settings["SECRET_KEY"] = secrets.token_urlsafe(48)  # unused by schema commands
     if env_name == "production":
         secret = settings.get("SECRET_KEY") or ""
         if (

@@ -862,8 +862,7 @@ class _Import:
         # No ON CONFLICT clause: its speculative insertion slows every row. Rows of this
         # chunk are distinct (a repeat stops the storing), and rows stored before are
         # skipped by the lookup; only a concurrent import could still collide.
-        self.created += self._exec(
-            f"""
+        insert = f"""
             INSERT INTO decisions (external_id, vendor_id, moderator_id, site, market,
                 policy_area, item_id, item_url, context, decision, decided_at,
                 created_at, updated_at)
@@ -872,9 +871,26 @@ class _Import:
                 :now, :now
             FROM {source}
             WHERE {where} {new_only}
-            """,
-            {**params, "now": now},
-        ).rowcount
+        """
+        if self.pg:
+            # The new ids come back from the insert itself, so the labels need no lookup.
+            created = self._exec(
+                f"""
+                WITH created AS ({insert} RETURNING id, external_id),
+                labelled AS (
+                    INSERT INTO decision_labels (decision_id, position, label_id)
+                    SELECT n.id, {self._label_items("c")}
+                    FROM created n JOIN {source} ON c.external_id = n.external_id
+                         {self._expand_labels("c")}
+                    WHERE {where} AND c.label_key <> ''
+                )
+                SELECT count(*) FROM created
+                """,
+                {**params, "now": now},
+            ).scalar_one()
+            self.created += created
+            return
+        self.created += self._exec(insert, {**params, "now": now}).rowcount
         # Labels go to the decisions this statement just created (none has any yet).
         created_here = (
             "(SELECT d.id FROM decisions d WHERE d.external_id = c.external_id"
