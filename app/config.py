@@ -69,6 +69,9 @@ class Config:
 
     BOOTSTRAP_SERVE_LOCAL = True
     PAGE_SIZE = 25
+    # PostgreSQL draws from populations at least this large read digests and
+    # candidates on two connections at once (app/sampling/population.py).
+    SAMPLING_SPLIT_FROM = 50_000
 
 
 class DevelopmentConfig(Config):

@@ -253,23 +253,32 @@ the draw and the floor alike, but not by the same factor).
 
 How the draw stays near the floor: the database computes every decision's
 HMAC-SHA256 and returns only the candidates below a per-stratum bound, so the
-top-k sort is over a few thousand rows. PostgreSQL: `sha256()` over the padded key
-blocks computed in Python, in parallel workers; the per-stratum digests in the same
-statement (ids gathered by a hash aggregate, each stratum's ids sorted in the C
-collation, skipping the prefix all ids share so the sort's abbreviated keys work),
-after one counting statement. SQLite: one pass through a collecting Python
-function (HMAC, candidates, ids for the digests), the ids then sorted in Python.
+top-k sort is over a few thousand rows. PostgreSQL: one counting statement, then
+two statements at once on two more connections that import the drawing
+transaction's exported snapshot (so both see exactly the same rows): the
+per-stratum digests (ids gathered by a hash aggregate, each stratum's ids sorted
+in the C collation, skipping the prefix all ids share so the sort's abbreviated
+keys work) in one process, and `sha256()` over the padded key blocks computed in
+Python, in a parallel worker, for the candidates. One after the other, a core
+idled while the digests sorted; at once, both cores stay busy. The counts of the
+first statement are compared with the figures of the second, and the draw reads
+again (on its own connection) if they differ. SQLite: one pass through a
+collecting Python function (HMAC, candidates, ids for the digests), the ids then
+sorted in Python.
 
-Where the time goes (profiled on this machine): on PostgreSQL about half is the
-two `sha256()` calls per decision (about 2 CPU-seconds per million) and the other
-half sorting a million ids for the digests (single-threaded); the floor is one
-scan. On SQLite it is the Python call per row (about 1.2 µs of HMAC plus the call
-and bookkeeping) and sorting the ids. What was tried and dropped: a window
+Where the time goes (profiled on this machine): on PostgreSQL the two `sha256()`
+calls per decision (about 2 CPU-seconds per million), sorting a million ids for
+the digests (about 1 CPU-second, single-threaded) and the counting scan; the floor
+is one scan. On SQLite it is the Python call per row (about 1.2 µs of HMAC plus the
+call and bookkeeping) and sorting the ids. What was tried and dropped: a window
 `row_number()` over all rows (sorting a million 32-byte digests is slower than the
-HMACs), per-stratum digest queries (one scan each), digests on a second connection
-in parallel (no gain on two CPUs: both halves are CPU-bound), ordering the ids in
-SQLite instead of Python (no gain). Verification re-derives the draw independently
-in plain Python (`hmac`, `sorted`), so it is slower by design.
+HMACs), per-stratum digest queries (one scan each), pgcrypto's `hmac()` (no faster
+than two `sha256()` calls), sorting the ids in the scan's parallel workers (a
+multi-key sort is slower than the per-stratum sorts), a parallel append of the
+digests and the candidates in one statement (PostgreSQL 15 plans none for a
+`UNION ALL` whose branch cannot aggregate in parallel), ordering the ids in SQLite
+instead of Python (no gain). Verification re-derives the draw independently in
+plain Python (`hmac`, `sorted`), so it is slower by design.
 """,
         )
     over = [r for r in results if _verdict(r) != "within budget"]

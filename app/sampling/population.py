@@ -37,6 +37,7 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -469,17 +470,25 @@ def read_population(
     seed: str,
     allocate_fn: Callable[[dict[str, int]], dict[str, int]],
     capacity: int,
+    *,
+    split_from: int | None = None,
 ) -> tuple[Snapshot, dict[str, int]]:
     """The population's figures, digests and exclusions, and for every stratum at
     least its allocated number of first candidates (all of them when it is smaller).
     `allocate_fn` turns {stratum key: population} into {stratum key: k}; `capacity`
-    is an upper bound of any k (the sample size)."""
+    is an upper bound of any k (the sample size).
+
+    `split_from` (PostgreSQL): from this population size on, the digests and the
+    candidates are read at once on two more connections sharing one snapshot (see
+    `read_snapshot_split`); None never splits."""
     if not _is_postgres(conn):
         snapshot = collect_sqlite(conn, scope, seed, capacity)
         allocation = allocate_fn({k: f.population for k, f in snapshot.figures.items()})
         return snapshot, allocation
     _setup(conn)
     forced: set[str] = set()
+    # A savepoint cannot export its snapshot.
+    split = split_from is not None and not conn.in_nested_transaction()
     for _attempt in range(4):
         counts = stratum_counts(conn, scope)
         allocation = allocate_fn({k: f.population for k, f in counts.items()})
@@ -492,12 +501,22 @@ def read_population(
         values = {key: figures.values for key, figures in counts.items()}
         prefix = common_prefix(counts)
         expected = {k: (f.population, f.id_sum) for k, f in counts.items()}
-        snapshot = read_snapshot(conn, scope, seed, bounds, values, complete=True, prefix=prefix)
+        size = sum(f.population for f in counts.values())
+        if split and size >= split_from:
+            snapshot = read_snapshot_split(conn, scope, seed, bounds, values, prefix=prefix)
+        else:
+            snapshot = read_snapshot(
+                conn, scope, seed, bounds, values, complete=True, prefix=prefix
+            )
         if snapshot.unknown:
             continue
         seen = {k: (f.population, f.id_sum) for k, f in snapshot.figures.items()}
         if seen != expected:
-            continue  # decisions arrived or left between the statements
+            # Decisions arrived or left between the statements; or this transaction
+            # wrote some itself, which the other connections cannot see: read again,
+            # on this connection only.
+            split = False
+            continue
         short = {k for k, n in allocation.items() if len(snapshot.candidates.get(k, [])) < n}
         if not short:
             return snapshot, allocation
@@ -510,6 +529,58 @@ def _setup(conn: Connection) -> None:
     # compilation, which costs more than it saves here.
     conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
     conn.exec_driver_sql("SET LOCAL jit = off")
+
+
+def read_snapshot_split(
+    conn: Connection,
+    scope: Scope,
+    seed: str,
+    bounds: dict[str, bytes],
+    strata_values: dict[str, Sequence[str]],
+    *,
+    prefix: int = 0,
+) -> Snapshot:
+    """What `read_snapshot` reads, as two statements run at the same time on two more
+    connections that import this transaction's snapshot (`pg_export_snapshot`), so
+    both see exactly the same data. The digests sort a stratum's ids in one process
+    while the HMACs of the candidates run in parallel workers; one after the other,
+    a core idles during the sort.
+
+    The other connections see only committed data: what this transaction wrote itself
+    is missing there, and the caller's comparison of the figures with its own counts
+    notices it."""
+    snapshot_id = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
+    engine = conn.engine
+
+    def read(workers: int | None = None, **kwargs) -> Snapshot:
+        with engine.connect() as other:
+            other = other.execution_options(isolation_level="REPEATABLE READ")
+            with other.begin():
+                # Must come first in the transaction; the id is the server's own
+                # text, bound as a literal because SET takes no parameters.
+                other.exec_driver_sql(
+                    f"SET TRANSACTION SNAPSHOT '{snapshot_id.replace(chr(39), '')}'"
+                )
+                other.exec_driver_sql("SET TRANSACTION READ ONLY")
+                _setup(other)
+                if workers is not None:
+                    other.exec_driver_sql(
+                        f"SET LOCAL max_parallel_workers_per_gather = {workers:d}"
+                    )
+                return read_snapshot(other, scope, seed, **kwargs)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        candidates = pool.submit(
+            read,
+            workers=1,
+            bounds=bounds,
+            strata_values=strata_values,
+            with_digests=False,
+            with_excluded=False,
+        )
+        snapshot = read(bounds={}, strata_values={}, prefix=prefix)
+        snapshot.candidates = candidates.result().candidates
+    return snapshot
 
 
 def population_rows(conn: Connection, scope: Scope) -> list[dict]:

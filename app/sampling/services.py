@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.orm import joinedload
 
 from app.audit.services import record
@@ -390,7 +391,12 @@ def draw_sample(
 
     try:
         snapshot, allocation = population.read_population(
-            db.session.connection(), scope, seed, allocate_fn, capacity
+            db.session.connection(),
+            scope,
+            seed,
+            allocate_fn,
+            capacity,
+            split_from=current_app.config["SAMPLING_SPLIT_FROM"],
         )
     except population.PopulationChanged:
         raise Conflict(

@@ -663,3 +663,70 @@ def test_decisions_changing_between_statements_make_the_draw_read_again(
     monkeypatch.setattr(population, "stratum_counts", always_stale)
     with pytest.raises(Conflict, match="kept changing while drawing"):
         draw(vendor, size=5, seed="again")
+
+
+@pytest.mark.postgres_only
+@pytest.mark.committing
+def test_a_split_read_sees_exactly_what_a_single_read_sees(app, monkeypatch):
+    """Large PostgreSQL draws read digests and candidates at once on two other
+    connections sharing this transaction's snapshot: the same figures, candidates and
+    exclusions as one statement on this connection."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("needs PostgreSQL: other connections sharing an exported snapshot")
+    from app.models import Vendor
+    from app.sampling import algorithm, population
+
+    split_reads = []
+    real_split = population.read_snapshot_split
+
+    def counted(*args, **kwargs):
+        split_reads.append(1)
+        return real_split(*args, **kwargs)
+
+    monkeypatch.setattr(population, "read_snapshot_split", counted)
+
+    code = f"SPLIT{random.randrange(10**6):06d}"
+    vendor = Vendor(code=code, name="Split Read Services")
+    db.session.add(vendor)
+    db.session.flush()
+    rows = make_population(vendor, n=400, prefix="S")
+    db.session.commit()
+    try:
+        scope = population.Scope(vendor.id, *MARCH, ("policy_area", "decision"))
+
+        def allocate(sizes):
+            return algorithm.allocate(sizes, 30, None)
+
+        with db.engine.connect() as conn, conn.begin():
+            single, single_allocation = population.read_population(
+                conn, scope, SEED, allocate, 30, split_from=None
+            )
+            split, split_allocation = population.read_population(
+                conn, scope, SEED, allocate, 30, split_from=0
+            )
+        assert split_reads == [1]
+        assert split_allocation == single_allocation
+        assert split.figures == single.figures
+        assert len(split.figures) == len(single.figures) > 1
+        assert all(f.digest for f in split.figures.values())
+        for key, k in split_allocation.items():
+            assert split.candidates[key][:k] == single.candidates[key][:k]
+        assert split.excluded == single.excluded
+        wanted, _ = expected_draw(rows, SEED, 30)
+        for key, ids in wanted.items():
+            assert [c[2] for c in split.candidates.get(key, [])[: len(ids)]] == ids
+
+        # Decisions this transaction made are invisible to the other connections:
+        # the figures disagree with this connection's counts, and it reads alone.
+        with db.engine.connect() as conn, conn.begin():
+            extra = {**rows[0], "external_id": f"S-{code}-uncommitted"}
+            conn.execute(sa.insert(Decision), [extra])
+            mine, _ = population.read_population(conn, scope, SEED, allocate, 30, split_from=0)
+            assert sum(f.population for f in mine.figures.values()) == len(rows) + 1
+            assert split_reads == [1, 1]  # tried once, then read alone
+            conn.rollback()
+    finally:
+        db.session.rollback()
+        with db.engine.begin() as conn:
+            conn.execute(sa.delete(Decision.__table__).where(Decision.vendor_id == vendor.id))
+            conn.execute(sa.delete(Vendor.__table__).where(Vendor.id == vendor.id))
