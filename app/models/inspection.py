@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -15,6 +15,7 @@ from app.models.enums import (
     DECISIONS,
     INSPECTION_CHANGE_SOURCES,
     INSPECTION_STATUSES,
+    SAMPLE_PURPOSES,
     SEVERITIES,
 )
 from app.models.label import Label
@@ -29,6 +30,7 @@ class Inspection(db.Model):
         enum_check("status", INSPECTION_STATUSES),
         enum_check("expected_decision", DECISIONS),
         enum_check("severity", SEVERITIES),
+        enum_check("purpose", SAMPLE_PURPOSES),
         sa.CheckConstraint("version >= 1", name="version_positive"),
         sa.CheckConstraint(
             "rubric_score IS NULL OR (rubric_score >= 0 AND rubric_score <= 100)",
@@ -39,6 +41,8 @@ class Inspection(db.Model):
         ),
         sa.Index("ix_inspections_vendor_status", "vendor_id", "status"),
         sa.Index("ix_inspections_inspector_status", "inspector_id", "status"),
+        # The metrics read one vendor-month of final inspections of one purpose.
+        sa.Index("ix_inspections_vendor_month", "vendor_id", "month", "status", "purpose"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -61,6 +65,14 @@ class Inspection(db.Model):
     notes: Mapped[str] = mapped_column(sa.Text, default="")
     rubric_score: Mapped[float | None] = mapped_column(sa.Float)
     correct: Mapped[bool | None]
+    # What the metrics count, kept with the verdict (DESIGN §3): the month of the
+    # decision (first day, UTC; a sampled or inspected decision never changes its
+    # time), the purpose of the sample it came from (`targeted` when none), and
+    # whether the decision and, for a reject judged a reject, the labels were right.
+    purpose: Mapped[str] = mapped_column(sa.String(16), default="contract")
+    month: Mapped[date] = mapped_column(sa.Date)
+    decision_match: Mapped[bool | None]
+    label_match: Mapped[bool | None]
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

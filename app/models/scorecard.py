@@ -22,7 +22,8 @@ class ScorecardTemplate(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(120), unique=True)
-    policy_area: Mapped[str] = mapped_column(sa.String(16), index=True)
+    # One template per policy area; its published version is what inspections use.
+    policy_area: Mapped[str] = mapped_column(sa.String(16), index=True, unique=True)
     description: Mapped[str] = mapped_column(sa.Text, default="")
     created_by_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("users.id", ondelete="SET NULL")

@@ -366,7 +366,13 @@ def test_detail_says_whether_sampled_and_inspected(client, login_as, vendor):
     db.session.add(SampleItem(sample=sample, decision=decision, stratum="listing", rank=0))
     inspector = UserFactory(role="qa_inspector")
     db.session.add(
-        Inspection(decision=decision, vendor_id=vendor.id, inspector=inspector, status="draft")
+        Inspection(
+            decision=decision,
+            vendor_id=vendor.id,
+            inspector=inspector,
+            status="draft",
+            month=decision.decided_at.date().replace(day=1),
+        )
     )
     db.session.flush()
     login_as("qa_inspector")

@@ -116,7 +116,12 @@ def decision_ids(sample: Sample) -> set[int]:
 
 def inspect(decision_id: int, vendor, inspector) -> None:
     db.session.add(
-        Inspection(decision_id=decision_id, vendor_id=vendor.id, inspector_id=inspector.id)
+        Inspection(
+            decision_id=decision_id,
+            vendor_id=vendor.id,
+            inspector_id=inspector.id,
+            month=MARCH[0],
+        )
     )
     db.session.flush()
 

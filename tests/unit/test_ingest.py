@@ -452,7 +452,10 @@ def _inspect(decision_row: Decision) -> None:
     inspector = UserFactory(role="qa_inspector")
     db.session.add(
         Inspection(
-            decision_id=decision_row.id, vendor_id=decision_row.vendor_id, inspector_id=inspector.id
+            decision_id=decision_row.id,
+            vendor_id=decision_row.vendor_id,
+            inspector_id=inspector.id,
+            month=decision_row.decided_at.date().replace(day=1),
         )
     )
     db.session.flush()
