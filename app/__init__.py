@@ -108,16 +108,30 @@ def register_blueprints(app: Flask) -> None:
 
 def _register_area_blueprints(app: Flask) -> None:
     from app.audit.routes import bp as audit_bp
+    from app.dashboards.routes import bp as dashboards_bp
     from app.decisions import upload as _decisions_upload  # noqa: F401  (import views on bp)
     from app.decisions.routes import bp as decisions_bp
+    from app.inspections.routes import bp as inspections_bp
     from app.jobs.routes import bp as jobs_bp
     from app.labels.routes import bp as labels_bp
     from app.sampling.routes import bp as sampling_bp
+    from app.scorecards.routes import bp as scorecards_bp
     from app.tokens.routes import bp as tokens_bp
     from app.users.routes import bp as users_bp
 
-    for bp in (users_bp, labels_bp, tokens_bp, audit_bp, decisions_bp, sampling_bp, jobs_bp):
+    for bp in (
+        users_bp,
+        labels_bp,
+        tokens_bp,
+        audit_bp,
+        decisions_bp,
+        sampling_bp,
+        jobs_bp,
+        inspections_bp,
+        dashboards_bp,
+    ):
         app.register_blueprint(bp)
+    app.register_blueprint(scorecards_bp)
 
 
 def register_errors(app: Flask) -> None:

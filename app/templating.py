@@ -38,8 +38,11 @@ def nav_items() -> list[tuple[str, str, str]]:
         items.append(("vendors.index", "My vendor", "building"))
     else:
         items.append(("vendors.index", "Vendors", "building"))
+    items.append(("dashboards.index", "Dashboard", "graph-up"))
     items.append(("decisions.index", "Decisions", "list-check"))
     items.append(("sampling.index", "Samples", "shuffle"))
+    items.append(("inspections.index", "Inspections", "clipboard-check"))
+    items.append(("scorecards.index", "Scorecards", "ui-checks"))
     if role in QA_ROLES:
         items.append(("sampling.queue", "My queue", "inbox"))
     items.append(("labels.index", "Labels", "tags"))

@@ -107,3 +107,63 @@ class DecisionFactory(BaseFactory):
             obj.decision_labels.append(DecisionLabel(position=position, label=label))
         if create and extracted:
             db.session.flush()
+
+
+# Scorecards: built through the services, so a template is exactly what a QA lead's
+# clicks would make (version numbers, positions, states).
+
+SCORECARD_SECTIONS = [
+    {
+        "title": "Decision",
+        "questions": [
+            {"key": "policy_applied", "text": "Policy applied as written", "weight": 3},
+            {
+                "key": "primary_label_specific",
+                "text": "Primary label is the most specific that fits",
+                "guidance": "N/A for approvals.",
+                "weight": 2,
+            },
+        ],
+    },
+    {
+        "title": "Evidence",
+        "questions": [
+            {
+                "key": "escalation_followed",
+                "text": "Escalation path followed for high-risk items",
+                "weight": 2,
+                "critical": True,
+                "allow_na": False,
+            },
+        ],
+    },
+]
+
+
+def make_scorecard(
+    policy_area: str = "listing",
+    *,
+    name: str | None = None,
+    sections: list[dict] | None = None,
+    published: bool = True,
+    draft: bool = False,
+    actor=None,
+):
+    """A scorecard template; with `published`, version 1 published with `sections`
+    (default SCORECARD_SECTIONS); with `draft`, a further draft copied from it.
+    Returns (template, published version or None, draft version or None)."""
+    from app.scorecards import services
+
+    template = services.create_template(
+        name=name or f"{policy_area.title()} QA rubric",
+        policy_area=policy_area,
+        description=f"How {policy_area} decisions are scored.",
+        actor=actor,
+    )
+    first = template.versions[0]
+    services.save_draft(first, sections or SCORECARD_SECTIONS, actor=actor)
+    if not published:
+        return template, None, first
+    services.publish(first, actor=actor)
+    second = services.new_draft(template, actor=actor) if draft else None
+    return template, first, second

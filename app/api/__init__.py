@@ -27,10 +27,13 @@ def init_app(app: Flask) -> PortalApi:
     from app.api import (
         decisions,  # noqa: F401
         decisions_read,  # noqa: F401
+        inspections,  # noqa: F401
         jobs,  # noqa: F401
+        metrics,  # noqa: F401
         reference,  # noqa: F401
         routes,  # noqa: F401  (routes attach themselves to bp)
         samples,  # noqa: F401
+        scorecards,  # noqa: F401
     )
 
     app.config.setdefault("API_TITLE", "Vendor QA Portal API")

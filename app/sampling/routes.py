@@ -550,4 +550,7 @@ def queue():
                 abort(404)
             who = user
     page = paginate(services.queue_statement(who))
-    return render_template("sampling/queue.html", page=page, who=who, people=people)
+    drafts = services.items_with_drafts([item.id for item in page.items])
+    return render_template(
+        "sampling/queue.html", page=page, who=who, people=people, drafts=drafts
+    )

@@ -22,7 +22,16 @@ from sqlalchemy.orm import joinedload
 from app.audit.services import record
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.extensions import db
-from app.models import AuditEvent, Decision, Sample, SampleItem, SamplingPlan, User, Vendor
+from app.models import (
+    AuditEvent,
+    Decision,
+    Inspection,
+    Sample,
+    SampleItem,
+    SamplingPlan,
+    User,
+    Vendor,
+)
 from app.models.enums import QA_ROLES, SAMPLE_PURPOSES
 from app.sampling import algorithm, population
 from app.validation import TEXT_WHITESPACE, has_control_characters, problem, raise_problems
@@ -896,6 +905,19 @@ def queue_statement(user: User) -> sa.Select:
         )
         .options(joinedload(SampleItem.decision), joinedload(SampleItem.sample))
         .order_by(Sample.created_at, Sample.id, SampleItem.id)
+    )
+
+
+def items_with_drafts(item_ids: list[int]) -> set[int]:
+    """Which of these items have a draft inspection already."""
+    if not item_ids:
+        return set()
+    return set(
+        db.session.scalars(
+            sa.select(Inspection.sample_item_id).where(
+                Inspection.sample_item_id.in_(item_ids), Inspection.status == "draft"
+            )
+        )
     )
 
 

@@ -13,6 +13,7 @@ from flask import current_app
 from app.extensions import db
 from app.labels.services import create_label
 from app.models import Label, User, Vendor
+from app.seed.scorecards import seed_scorecards
 from app.users.services import create_user
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105  (demo data, printed by seed-demo)
@@ -255,6 +256,7 @@ def seed() -> list[str]:
         f"vendors created: {seed_vendors()}",
         f"labels created: {seed_labels()}",
         f"users created: {seed_users()}",
+        f"scorecard templates created: {seed_scorecards()}",
         f"decisions created: {seed_decisions()}",
         f"samples drawn: {seed_samples()}",
     ]

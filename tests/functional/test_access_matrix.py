@@ -24,6 +24,7 @@ from tests.factories import (
     LabelFactory,
     UserFactory,
     VendorFactory,
+    make_scorecard,
 )
 
 SKIP_ENDPOINTS = {"static", "bootstrap.static"}
@@ -64,6 +65,11 @@ def world(app):
         )
         for role in ROLES
     }
+    # Scorecard templates are not vendor-owned: both sides name the same one, whose
+    # published version is what version_id fills (a draft would be 404 to vendor users).
+    template, published, _draft = make_scorecard(draft=True, actor=users["qa_lead"])
+    for side in objects.values():
+        side.update(template=template, version=published)
     tokens = {}
     for role, user in users.items():
         _, plain = create_token(user, name="matrix", scopes=list(ROLE_SCOPES[role]))
@@ -91,6 +97,9 @@ PARAMS = {
     "sample_id": (lambda o: o["sample"].id, True),
     "plan_id": (lambda o: o["plan"].id, True),
     "item_id": (lambda o: o["item"].id, True),
+    "inspection_id": (lambda o: o["inspection"].id, True),
+    "template_id": (lambda o: o["template"].id, False),
+    "version_id": (lambda o: o["version"].id, False),
 }
 # URL parameters naming an object only its creator and these roles may see; anyone
 # else the policy lets in gets 404 (the matrix's users never created these objects).
@@ -109,7 +118,7 @@ def _sampling(decision) -> dict:
     """A plan and a closed sample (vendor users see closed samples) with one item."""
     from datetime import UTC, date, datetime
 
-    from app.models import Sample, SampleItem, SamplingPlan
+    from app.models import Inspection, Sample, SampleItem, SamplingPlan
 
     plan = SamplingPlan(name="Matrix plan", vendor_id=decision.vendor_id, size=10)
     sample = Sample(
@@ -136,7 +145,23 @@ def _sampling(decision) -> dict:
     )
     db.session.add(item)
     db.session.flush()
-    return {"plan": plan, "sample": sample, "item": item}
+    inspection = Inspection(
+        decision_id=decision.id,
+        vendor_id=decision.vendor_id,
+        sample_item_id=item.id,
+        inspector_id=UserFactory(role="qa_inspector").id,
+        status="final",
+        expected_decision=decision.decision,
+        severity="none",
+        correct=True,
+        decision_match=True,
+        purpose="contract",
+        month=decision.decided_at.date().replace(day=1),
+        finalised_at=datetime(2026, 2, 3, tzinfo=UTC),
+    )
+    db.session.add(inspection)
+    db.session.flush()
+    return {"plan": plan, "sample": sample, "item": item, "inspection": inspection}
 
 
 def _creator_only(rule, role: str, expected: set[int]) -> set[int]:

@@ -1,0 +1,1 @@
+"""Dashboards: a vendor's month against its contract, and every vendor side by side."""

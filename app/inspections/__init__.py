@@ -1,0 +1,1 @@
+"""Inspections: QA's verdict on one decision, its pages and its history."""

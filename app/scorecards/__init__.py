@@ -1,0 +1,1 @@
+"""Scorecard templates: the versioned rubric per policy area that inspections score on."""
