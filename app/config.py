@@ -95,6 +95,7 @@ class TestingConfig(Config):
     ARGON2_PARALLELISM = 1
     # A smaller demo data set keeps the seed-demo tests quick.
     DEMO_DECISIONS_PER_MONTH = 60
+    DEMO_SAMPLE_SIZE = 12
 
 
 CONFIGS = {

@@ -25,7 +25,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
 
 from app.audit.services import record
 from app.errors import Conflict, NotAllowed, ValidationFailed
@@ -45,6 +44,7 @@ from app.models import (
     User,
 )
 from app.models.enums import ANSWERS, DECISIONS, ROLE_QA_LEAD, SEVERITIES
+from app.scorecards.services import published_version, version_questions
 from app.validation import TEXT_WHITESPACE, has_control_characters, problem, raise_problems
 
 MAX_NOTES = 10_000
@@ -77,21 +77,7 @@ def inspection_of(decision: Decision) -> Inspection | None:
 
 def questions_of(version: ScorecardVersion | None) -> list[ScorecardQuestion]:
     """The version's questions in rubric order (section, then question)."""
-    if version is None:
-        return []
-    return [q for section in version.sections for q in section.questions]
-
-
-def published_version(policy_area: str) -> ScorecardVersion | None:
-    """The scorecard version inspections of `policy_area` use now."""
-    from app.models import ScorecardTemplate
-
-    return db.session.scalar(
-        sa.select(ScorecardVersion)
-        .join(ScorecardTemplate, ScorecardTemplate.id == ScorecardVersion.template_id)
-        .where(ScorecardTemplate.policy_area == policy_area, ScorecardVersion.state == "published")
-        .options(selectinload(ScorecardVersion.sections))
-    )
+    return version_questions(version) if version is not None else []
 
 
 def label_codes(inspection: Inspection) -> list[str]:
@@ -373,7 +359,6 @@ def _apply(
 
 def _history(inspection: Inspection, source: str, actor: User, reason: str = "") -> None:
     db.session.flush()
-    db.session.refresh(inspection, ["expected_labels", "answers"])
     db.session.add(
         InspectionVersion(
             inspection_id=inspection.id,

@@ -13,6 +13,7 @@ from flask import current_app
 from app.extensions import db
 from app.labels.services import create_label
 from app.models import Label, User, Vendor
+from app.seed.inspections import seed_inspections
 from app.seed.scorecards import seed_scorecards
 from app.users.services import create_user
 
@@ -169,8 +170,8 @@ def seed_users() -> int:
 
 DECISION_MONTHS = 6
 DECISIONS_PER_VENDOR_MONTH = 1500
-SAMPLED_MONTHS = 3
-SAMPLE_SIZE = 40
+SAMPLED_MONTHS = 5
+SAMPLE_SIZE = 150
 
 
 def seed_decisions() -> int:
@@ -212,6 +213,7 @@ def seed_samples() -> int:
         .order_by(User.email)
     ).all()
     drawn = 0
+    size = current_app.config.get("DEMO_SAMPLE_SIZE", SAMPLE_SIZE)
     for code, *_ in VENDORS:
         vendor = db.session.scalar(sa.select(Vendor).where(Vendor.code == code))
         if vendor is None or db.session.scalar(
@@ -222,7 +224,7 @@ def seed_samples() -> int:
             name=f"{code} monthly contract sample",
             vendor=vendor,
             purpose="contract",
-            size=SAMPLE_SIZE,
+            size=size,
             inspectors=inspectors,
         )
         for months_ago in range(SAMPLED_MONTHS, 0, -1):
@@ -232,7 +234,7 @@ def seed_samples() -> int:
                 vendor=vendor,
                 period_start=start,
                 period_end=end,
-                size=SAMPLE_SIZE,
+                size=size,
                 purpose="contract",
                 seed=f"demo-{code}-{start:%Y-%m}",
                 inspectors=inspectors,
@@ -259,4 +261,10 @@ def seed() -> list[str]:
         f"scorecard templates created: {seed_scorecards()}",
         f"decisions created: {seed_decisions()}",
         f"samples drawn: {seed_samples()}",
+        f"inspections made: {seed_inspections(sampled_months())}",
     ]
+
+
+def sampled_months() -> list[date]:
+    """The closed months the demo samples cover, oldest first."""
+    return [_month(months_ago) for months_ago in range(SAMPLED_MONTHS, 0, -1)]

@@ -3,7 +3,15 @@
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import Decision, Sample, SampleItem, SamplingPlan, Vendor
+from app.models import (
+    Decision,
+    Inspection,
+    InspectionVersion,
+    Sample,
+    SampleItem,
+    SamplingPlan,
+    Vendor,
+)
 
 
 def test_seed_demo_creates_decisions_and_verifiable_samples(app, runner):
@@ -19,8 +27,8 @@ def test_seed_demo_creates_decisions_and_verifiable_samples(app, runner):
         sa.select(sa.func.count()).select_from(Decision).where(Decision.item_url.like("https://%"))
     )
     assert with_url == decisions
-    samples = db.session.scalars(sa.select(Sample)).all()
-    assert len(samples) == vendors * 3
+    samples = db.session.scalars(sa.select(Sample).where(Sample.purpose == "contract")).all()
+    assert len(samples) == vendors * 5
     assert db.session.scalar(sa.select(sa.func.count()).select_from(SamplingPlan)) == vendors
     unassigned = db.session.scalar(
         sa.select(sa.func.count()).select_from(SampleItem).where(SampleItem.assignee_id.is_(None))
@@ -37,3 +45,53 @@ def test_seed_demo_creates_decisions_and_verifiable_samples(app, runner):
     again = runner.invoke(args=["seed-demo"])
     assert "decisions created: 0" in again.output
     assert "samples drawn: 0" in again.output
+    assert "inspections made: 0" in again.output
+
+
+def test_seed_demo_inspections_show_each_vendors_pattern(app, runner):
+    from app.dashboards.services import vendor_metrics
+    from app.seed.demo import sampled_months
+
+    result = runner.invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    months = sampled_months()
+
+    def accuracy(code: str, month) -> float:
+        vendor = db.session.scalar(sa.select(Vendor).where(Vendor.code == code))
+        return vendor_metrics(vendor, month)["overall_accuracy"]["value"]
+
+    assert accuracy("ACME", months[0]) < accuracy("ACME", months[-1])  # improving
+    assert accuracy("NORTHSTAR", months[0]) > accuracy("NORTHSTAR", months[-1])  # slipping
+    # Older samples are done and closed; the latest one still has drafts and pending items.
+    states = dict(
+        db.session.execute(
+            sa.select(Sample.period_start, sa.func.count())
+            .where(Sample.purpose == "contract", Sample.state == "closed")
+            .group_by(Sample.period_start)
+        ).all()
+    )
+    assert set(states) == set(months[:-1])
+    drafts = db.session.scalar(
+        sa.select(sa.func.count()).select_from(Inspection).where(Inspection.status == "draft")
+    )
+    assert drafts > 0
+    pending = db.session.scalar(
+        sa.select(sa.func.count()).select_from(SampleItem).where(SampleItem.status == "pending")
+    )
+    assert pending > 0
+    corrected = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(InspectionVersion)
+        .where(InspectionVersion.source == "correction")
+    )
+    assert corrected == 1
+    targeted = db.session.scalars(sa.select(Sample).where(Sample.purpose == "targeted")).all()
+    assert len(targeted) == 1
+    assert all(
+        i.purpose == "targeted"
+        for i in db.session.scalars(
+            sa.select(Inspection)
+            .join(SampleItem, SampleItem.id == Inspection.sample_item_id)
+            .where(SampleItem.sample_id == targeted[0].id)
+        )
+    )
