@@ -42,71 +42,76 @@ SHARE_NAMES = {
 }
 BREAKDOWNS = ("policy_area", "market", "site", "moderator")
 _BREAKDOWN_COLUMNS = {
-    "policy_area": "d.policy_area",
-    "market": "d.market",
-    "site": "d.site",
-    "moderator": "d.moderator_id",
+    "policy_area": "policy_area",
+    "market": "market",
+    "site": "site",
+    "moderator": "moderator_id",
 }
-# What each figure counts, in SQL over the joined row (i: inspection, d: decision).
+# What each figure counts, in SQL over one inspection row and its decision's columns
+# ({i}: the inspection's table alias, {d}: the decision's).
 _SUMS = {
-    "correct": "CASE WHEN i.correct THEN 1 ELSE 0 END",
-    "decision_match": "CASE WHEN i.decision_match THEN 1 ELSE 0 END",
-    "label_n": "CASE WHEN i.label_match IS NOT NULL THEN 1 ELSE 0 END",
-    "label_match": "CASE WHEN i.label_match THEN 1 ELSE 0 END",
+    "correct": "CASE WHEN {i}correct THEN 1 ELSE 0 END",
+    "decision_match": "CASE WHEN {i}decision_match THEN 1 ELSE 0 END",
+    "label_n": "CASE WHEN {i}label_match IS NOT NULL THEN 1 ELSE 0 END",
+    "label_match": "CASE WHEN {i}label_match THEN 1 ELSE 0 END",
     "false_negative": (
-        "CASE WHEN d.decision = 'approve' AND i.expected_decision = 'reject' THEN 1 ELSE 0 END"
+        "CASE WHEN {d}decision = 'approve' AND {i}expected_decision = 'reject' THEN 1 ELSE 0 END"
     ),
     "false_positive": (
-        "CASE WHEN d.decision = 'reject' AND i.expected_decision = 'approve' THEN 1 ELSE 0 END"
+        "CASE WHEN {d}decision = 'reject' AND {i}expected_decision = 'approve' THEN 1 ELSE 0 END"
     ),
-    "critical": "CASE WHEN i.severity = 'critical' THEN 1 ELSE 0 END",
+    "critical": "CASE WHEN {i}severity = 'critical' THEN 1 ELSE 0 END",
 }
 _FIGURES = ("n", *_SUMS, "rubric_n", "rubric_sum")
 
 
-def _aggregates() -> str:
-    sums = ", ".join(f"SUM({expression}) AS {name}" for name, expression in _SUMS.items())
-    rubric = "COUNT(i.rubric_score) AS rubric_n, SUM(i.rubric_score) AS rubric_sum"
+def _aggregates(i: str = "i.", d: str = "d.") -> str:
+    sums = ", ".join(
+        f"SUM({expression.format(i=i, d=d)}) AS {name}" for name, expression in _SUMS.items()
+    )
+    rubric = f"COUNT({i}rubric_score) AS rubric_n, SUM({i}rubric_score) AS rubric_sum"
     return f"COUNT(*) AS n, {sums}, {rubric}"
 
 
-_FROM = (
-    "FROM inspections i JOIN decisions d ON d.id = i.decision_id"
-    " WHERE i.vendor_id = :vendor_id AND i.month = :month AND i.status = 'final'"
-)
-
-
-def vendor_month_sql() -> str:
+def vendor_month_sql(postgres: bool = False) -> str:
     """One statement: rows (kind, key, second key, figures…). Kinds: `all` (key =
     purpose), one per breakdown (contract only), `confusion` (applied primary label
-    or `approve`, expected primary label or `approve`; contract only)."""
-    aggregates = _aggregates()
+    or `approve`, expected primary label or `approve`; contract only).
+
+    The vendor-month's rows are read once (a materialised CTE) and grouped per kind."""
+    materialized = "MATERIALIZED " if postgres else ""  # SQLite materialises a reused CTE
+    base = (
+        f"WITH base AS {materialized}("  # noqa: S608 (fixed fragments only)
+        "SELECT i.purpose, i.correct, i.decision_match, i.label_match, i.severity,"
+        " i.expected_decision, i.rubric_score, d.decision, d.policy_area, d.market, d.site,"
+        " d.moderator_id,"
+        " CASE WHEN d.decision = 'approve' THEN 'approve' ELSE COALESCE(la.code, '?') END"
+        " AS applied,"
+        " CASE WHEN i.expected_decision = 'approve' THEN 'approve' ELSE COALESCE(le.code, '?')"
+        " END AS expected"
+        " FROM inspections i JOIN decisions d ON d.id = i.decision_id"
+        " LEFT JOIN decision_labels dl ON dl.decision_id = d.id AND dl.position = 0"
+        " LEFT JOIN labels la ON la.id = dl.label_id"
+        " LEFT JOIN inspection_labels il ON il.inspection_id = i.id AND il.position = 0"
+        " LEFT JOIN labels le ON le.id = il.label_id"
+        " WHERE i.vendor_id = :vendor_id AND i.month = :month AND i.status = 'final') "
+    )
+    aggregates = _aggregates("", "")
     nothing = ", ".join(["NULL"] * (len(_FIGURES) - 1))
     branches = [
-        f"SELECT 'all' AS kind, i.purpose AS k1, NULL AS k2, {aggregates} {_FROM}"
-        " GROUP BY i.purpose"
+        f"SELECT 'all' AS kind, purpose AS k1, NULL AS k2, {aggregates}"  # noqa: S608
+        " FROM base GROUP BY purpose"
     ]
     for name, column in _BREAKDOWN_COLUMNS.items():
         branches.append(
-            f"SELECT '{name}', {column}, NULL, {aggregates} {_FROM}"
-            f" AND i.purpose = 'contract' GROUP BY {column}"
+            f"SELECT '{name}', {column}, NULL, {aggregates} FROM base"  # noqa: S608
+            f" WHERE purpose = 'contract' GROUP BY {column}"
         )
-    applied = (
-        "CASE WHEN d.decision = 'approve' THEN 'approve' ELSE"
-        " COALESCE((SELECT l.code FROM decision_labels dl JOIN labels l ON l.id = dl.label_id"
-        " WHERE dl.decision_id = d.id AND dl.position = 0), '?') END"
-    )
-    expected = (
-        "CASE WHEN i.expected_decision = 'approve' THEN 'approve' ELSE"
-        " COALESCE((SELECT l.code FROM inspection_labels il JOIN labels l ON l.id = il.label_id"
-        " WHERE il.inspection_id = i.id AND il.position = 0), '?') END"
-    )
     branches.append(
-        f"SELECT 'confusion', x.applied, x.expected, COUNT(*), {nothing} FROM"  # noqa: S608
-        f" (SELECT {applied} AS applied, {expected} AS expected {_FROM}"
-        " AND i.purpose = 'contract') x GROUP BY x.applied, x.expected"
+        f"SELECT 'confusion', applied, expected, COUNT(*), {nothing} FROM base"  # noqa: S608
+        " WHERE purpose = 'contract' GROUP BY applied, expected"
     )
-    return " UNION ALL ".join(branches)
+    return base + " UNION ALL ".join(branches)
 
 
 @dataclass
@@ -167,7 +172,8 @@ def _month_param(month: date, conn: Connection):
 
 def read_vendor_month(conn: Connection, vendor_id: int, month: date) -> VendorMonth:
     """Run the vendor-month statement."""
-    stmt = sa.text(vendor_month_sql()).bindparams(
+    postgres = conn.dialect.name == "postgresql"
+    stmt = sa.text(vendor_month_sql(postgres)).bindparams(
         sa.bindparam("vendor_id", vendor_id), _month_param(month, conn)
     )
     result = VendorMonth(Figures(), Figures(), {name: {} for name in BREAKDOWNS}, [])
