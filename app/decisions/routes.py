@@ -13,6 +13,7 @@ from flask_login import current_user
 
 from app.decisions import browse
 from app.exports import attachment_headers, csv_stream
+from app.inspections.services import open_item_for
 from app.models import Decision
 from app.models.enums import DECISIONS
 from app.security.access import blueprint_policy, signed_in
@@ -72,4 +73,5 @@ def detail(decision_id: int):
         item_link=browse.http_url(decision.item_url),
         samples=samples,
         inspection=inspection,
+        open_item=None if inspection or current_user.is_vendor_user else open_item_for(decision),
     )
