@@ -575,10 +575,6 @@ def assert_metrics(body: dict, expected: dict) -> None:
     assert confusion_cells(body["label_confusion"]) == expected["label_confusion"]
 
 
-def figures_dict(f: queries.Figures) -> dict:
-    return f.as_dict()
-
-
 def connection():
     return db.session.connection()
 
@@ -610,7 +606,7 @@ def test_read_vendor_month_counts_the_headline_as_computed_independently(world):
     expected = figures(world.contract)
     assert counted.contract.n == 27
     assert counted.contract.correct == 11
-    assert_close(figures_dict(counted.contract), expected)
+    assert_close(counted.contract.as_dict(), expected)
     for name in SHARE_NAMES:
         assert_close(counted.contract.share(name).as_dict(), expected[name], name)
 
@@ -619,7 +615,7 @@ def test_read_vendor_month_counts_breakdowns_confusion_and_targeted(world):
     counted = queries.read_vendor_month(connection(), world.vendor.id, MARCH)
     expected = breakdowns(world.contract, None)
     for name in BREAKDOWN_FIELDS:
-        rows = {key: figures_dict(f) for key, f in counted.breakdowns[name].items()}
+        rows = {key: f.as_dict() for key, f in counted.breakdowns[name].items()}
         want = {
             key: {k: v for k, v in row.items() if k != "flagged"}
             for key, row in expected[name].items()
@@ -628,7 +624,7 @@ def test_read_vendor_month_counts_breakdowns_confusion_and_targeted(world):
     cells = {(applied, exp): count for applied, exp, count in counted.confusion}
     assert len(cells) == len(counted.confusion)
     assert cells == confusion(world.contract)
-    assert_close(figures_dict(counted.targeted), figures(world.targeted), "targeted")
+    assert_close(counted.targeted.as_dict(), figures(world.targeted), "targeted")
 
 
 def test_vendor_month_answers_every_figure_as_computed_independently(world):
@@ -673,7 +669,7 @@ def test_the_label_confusion_crosses_primary_labels(world):
 
 def test_other_months_vendors_drafts_and_targeted_do_not_count_in_the_headline(world):
     counted = queries.read_vendor_month(connection(), world.other.id, MARCH)
-    assert_close(figures_dict(counted.contract), figures(cases_at(ELSEWHERE, march)))
+    assert_close(counted.contract.as_dict(), figures(cases_at(ELSEWHERE, march)))
     february = queries.read_vendor_month(connection(), world.vendor.id, date(2026, 2, 1))
     assert february.contract.n == 2
     assert february.contract.correct == 0
@@ -704,6 +700,11 @@ def test_vendor_metrics_uses_the_contract_version_in_force(world):
     assert expected["critical_error_rate"]["ci_low"] > 0.05
     assert targets["overall_accuracy"]["status"] == "missed"
     assert targets["critical_error_rate"]["status"] == "missed"
+    # A version is in force from its own month on.
+    april = vendor_metrics(world.vendor, date(2026, 4, 1))["targets"]
+    assert april["contract_month"] == "2026-04"
+    assert april["overall_accuracy"]["target"] == 0.99
+    assert april["overall_accuracy"]["status"] == "missed"  # 0 of 1 against 0.99
 
 
 def test_without_a_contract_in_force_there_is_no_status_and_no_flag(world):
@@ -898,12 +899,16 @@ def test_trend_over_six_months_with_an_empty_month(reference):
     trend = queries.trend(connection(), vendor.id, months)
     assert sorted(trend) == months
     for first in months:
-        assert_close(figures_dict(trend[first]), figures(cases[first]), str(first))
+        assert_close(trend[first].as_dict(), figures(cases[first]), str(first))
     assert trend[date(2025, 12, 1)].n == 0
+    # Any day names its month.
+    one = queries.trend(connection(), vendor.id, [date(2026, 3, 17)])
+    assert list(one) == [MARCH]
+    assert_close(one[MARCH].as_dict(), figures(cases[MARCH]), "March")
     assert trend[date(2025, 12, 1)].share("overall_accuracy").as_dict() == share(0, 0)
 
     targeted_trend = queries.trend(connection(), vendor.id, months, purpose="targeted")
-    assert_close(figures_dict(targeted_trend[date(2026, 1, 1)]), figures(targeted))
+    assert_close(targeted_trend[date(2026, 1, 1)].as_dict(), figures(targeted))
     assert sum(f.n for f in targeted_trend.values()) == 2
 
 
@@ -912,13 +917,11 @@ def test_all_vendors_counts_each_vendor_of_the_month(world):
     month_of(initech, [RIGHT], world.labels, lambda i: datetime(2026, 2, 3, tzinfo=UTC))
     counted = queries.all_vendors(connection(), MARCH)
     assert set(counted) == {world.vendor.id, world.other.id}
-    assert_close(figures_dict(counted[world.vendor.id]), figures(world.contract), "ACME")
-    assert_close(
-        figures_dict(counted[world.other.id]), figures(cases_at(ELSEWHERE, march)), "GLOBEX"
-    )
+    assert_close(counted[world.vendor.id].as_dict(), figures(world.contract), "ACME")
+    assert_close(counted[world.other.id].as_dict(), figures(cases_at(ELSEWHERE, march)), "GLOBEX")
     targeted = queries.all_vendors(connection(), MARCH, purpose="targeted")
     assert set(targeted) == {world.vendor.id}
-    assert_close(figures_dict(targeted[world.vendor.id]), figures(world.targeted), "targeted")
+    assert_close(targeted[world.vendor.id].as_dict(), figures(world.targeted), "targeted")
     assert set(queries.all_vendors(connection(), date(2026, 2, 1))) == {world.vendor.id, initech.id}
 
 
@@ -950,6 +953,7 @@ def test_a_correction_changes_the_metrics_accordingly(world):
 
     approve_ok = world.contract[3]  # MOD-A, approve judged approve
     false_positive = world.contract[5]  # MOD-B, a reject judged approve
+    reject_ok = world.contract[7]  # MOD-B, SEL-ID judged SEL-ID
     rubric_only = world.contract[0]  # MOD-A, LST-FAKE judged LST-FAKE
     correct_case(
         approve_ok,
@@ -966,25 +970,30 @@ def test_a_correction_changes_the_metrics_accordingly(world):
         expected_labels=["LST-PROHIB"],
         severity="none",
     )
+    correct_case(reject_ok, world.lead, expected="approve", expected_labels=[], severity="major")
     correct_case(rubric_only, world.lead, answers={"evidence_checked": "no"})
 
     after = queries.vendor_month(connection(), world.vendor.id, "ACME", MARCH, targets)
     assert_metrics(after, expected_metrics(world, MARCH, 0.75))
-    # What a reader sees move: one more false negative and critical error, one fewer
-    # false positive, correct count unchanged (one lost, one gained).
-    assert after["overall_accuracy"]["count"] == before["overall_accuracy"]["count"] == 11
+    # What a reader sees move (hand-counted): 11 - 1 + 1 - 1 correct; one more false
+    # negative and critical error; one false positive fewer and one more.
+    assert before["overall_accuracy"]["count"] == 11
+    assert after["overall_accuracy"]["count"] == 10
     assert after["false_negative_rate"]["count"] == before["false_negative_rate"]["count"] + 1
-    assert after["false_positive_rate"]["count"] == before["false_positive_rate"]["count"] - 1
+    assert after["false_positive_rate"]["count"] == before["false_positive_rate"]["count"]
     assert after["critical_error_rate"]["count"] == before["critical_error_rate"]["count"] + 1
-    assert after["label_accuracy"]["n"] == before["label_accuracy"]["n"] + 1
+    assert (after["label_accuracy"]["count"], after["label_accuracy"]["n"]) == (7, 12)
     assert after["rubric_score"]["value"] != pytest.approx(before["rubric_score"]["value"])
     moderators = rows_by_key(after["breakdowns"]["moderator"])
     assert moderators["MOD-A"]["overall_accuracy"]["count"] == 2
-    assert moderators["MOD-B"]["overall_accuracy"]["count"] == 3
+    assert moderators["MOD-B"]["overall_accuracy"]["count"] == 2
+    assert moderators["MOD-B"]["false_positive_rate"]["count"] == 1
     cells = confusion_cells(after["label_confusion"])
     assert cells[("approve", "LST-PROHIB")] == 2
     assert cells[("LST-PROHIB", "LST-PROHIB")] == 1
+    assert cells[("SEL-ID", "approve")] == 1
     assert ("LST-PROHIB", "approve") not in cells
+    assert ("SEL-ID", "SEL-ID") not in cells
 
 
 def test_a_correction_of_the_expected_primary_label_moves_the_confusion_only(world):

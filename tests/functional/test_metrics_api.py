@@ -49,7 +49,7 @@ def get_metrics(api, code="ACME", month="2026-03") -> dict:
     return response.get_json()
 
 
-@pytest.mark.parametrize("role", ["qa_lead", "qa_inspector", "admin"])
+@pytest.mark.parametrize("role", ["qa_lead", "qa_inspector", "admin", "integration"])
 def test_staff_get_the_numbers_of_vendor_metrics_and_of_the_independent_computation(
     api_client, make_user, world, role
 ):
@@ -103,6 +103,12 @@ def test_another_vendors_user_cannot_read_acme(api_client, make_user, world):
     api = api_client(make_user("vendor_lead", vendor=world.other))
     assert api.get(url("ACME")).status_code == 404
     assert get_metrics(api, "GLOBEX")["inspected"] == 3
+
+
+def test_a_token_without_the_read_scope_gets_no_metrics(api_client, make_user, world):
+    response = api_client(make_user("integration"), scopes=["decisions:write"]).get(url())
+    assert response.status_code == 403
+    assert "inspected" not in response.get_json()
 
 
 def test_an_unknown_vendor_is_404(api_client, make_user, world):
