@@ -8,6 +8,7 @@ message, so that the pages keep saying what they always said.
 from __future__ import annotations
 
 import re
+from datetime import date
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -40,6 +41,20 @@ def has_control_characters(text: str, allowed: str = "") -> bool:
     """Whether `text` holds a C0 control character or DEL other than those in `allowed`.
     PostgreSQL would not even store a NUL."""
     return any((ord(c) < 32 or ord(c) == 127) and c not in allowed for c in text)
+
+
+MONTH_PATTERN = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
+# Months before this year name nothing the portal holds (and a six-month look back
+# from year 1 would leave the calendar).
+FIRST_YEAR = 1970
+
+
+def month_from_text(text: str | None) -> date | None:
+    """The first day of a month written `YYYY-MM`, or None when the text is not one."""
+    match = MONTH_PATTERN.fullmatch((text or "").strip())
+    if match is None or int(match[1]) < FIRST_YEAR:
+        return None
+    return date(int(match[1]), int(match[2]), 1)
 
 
 def normalise_code(code: str | None) -> str:

@@ -8,7 +8,6 @@ for another vendor's decision by id, answers 404 as if it did not exist.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
@@ -27,6 +26,7 @@ from app.models.enums import DECISIONS, POLICY_AREAS
 from app.security.access import access, api
 from app.security.roles import SCOPE_READ
 from app.security.scoping import scoped
+from app.validation import month_from_text
 
 DECISION_ORDER = Keyset("decisions", (Decision.decided_at, Decision.id))
 MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
@@ -52,14 +52,10 @@ class Month(fields.String):
     """A calendar month as `YYYY-MM`, loaded as the date of its first day."""
 
     def _deserialize(self, value, attr, data, **kwargs) -> date:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        match = re.fullmatch(r"([0-9]{4})-([0-9]{2})", text)
-        try:
-            if match is None:
-                raise ValueError(text)
-            return date(int(match[1]), int(match[2]), 1)
-        except ValueError:
-            raise ValidationError("Give a month as YYYY-MM, e.g. 2026-03.") from None
+        month = month_from_text(super()._deserialize(value, attr, data, **kwargs))
+        if month is None:
+            raise ValidationError("Give a month as YYYY-MM, e.g. 2026-03.")
+        return month
 
 
 def _text(max_length: int, description: str) -> fields.String:

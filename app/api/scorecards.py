@@ -28,7 +28,7 @@ from app.security.roles import SCOPE_READ
 TEMPLATE_ORDER = Keyset("scorecards", (ScorecardTemplate.id,))
 
 
-class QuestionSchema(Schema):
+class ScorecardQuestionSchema(Schema):
     """One rubric question; inspections answer it by `key` with yes, no or na."""
 
     key = fields.String(required=True, metadata={"example": "policy_applied"})
@@ -41,9 +41,9 @@ class QuestionSchema(Schema):
     allow_na = fields.Boolean(required=True, metadata={"description": "Whether `na` is allowed"})
 
 
-class SectionSchema(Schema):
+class ScorecardSectionSchema(Schema):
     title = fields.String(required=True)
-    questions = fields.List(fields.Nested(QuestionSchema), required=True)
+    questions = fields.List(fields.Nested(ScorecardQuestionSchema), required=True)
 
 
 class ScorecardVersionSchema(Schema):
@@ -54,7 +54,7 @@ class ScorecardVersionSchema(Schema):
     state = fields.String(required=True, validate=validate.OneOf(TEMPLATE_VERSION_STATES))
     created_at = fields.DateTime(required=True)
     published_at = fields.DateTime(required=True, allow_none=True)
-    sections = fields.List(fields.Nested(SectionSchema), required=True)
+    sections = fields.List(fields.Nested(ScorecardSectionSchema), required=True)
 
 
 class ScorecardTemplateRefSchema(Schema):

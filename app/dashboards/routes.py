@@ -8,7 +8,6 @@ the inspections behind it. Vendor users see their own vendor only.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
@@ -23,11 +22,11 @@ from app.metrics.definitions import Share, cap_status, floor_status
 from app.models import Vendor
 from app.security.access import blueprint_policy, signed_in
 from app.security.scoping import scoped, tenant_vendor_id, vendor_or_404
+from app.validation import month_from_text
 
 bp = Blueprint("dashboards", __name__, url_prefix="/dashboards")
 blueprint_policy(bp, signed_in())
 
-MONTH = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")
 MODERATOR_SORTS = {
     "inspected": lambda row: (-row["inspected"], row["key"]),
     "accuracy": lambda row: (_value(row["overall_accuracy"]), row["key"]),
@@ -51,8 +50,7 @@ def _value(share: dict) -> float:
 
 def _month_arg(default: date) -> date:
     """The `month` argument (YYYY-MM), or `default`; a bad value shows the default."""
-    match = MONTH.match(request.args.get("month", ""))
-    return date(int(match[1]), int(match[2]), 1) if match else default
+    return month_from_text(request.args.get("month")) or default
 
 
 def last_month(today: date | None = None) -> date:
@@ -84,7 +82,12 @@ def index():
         vendor = db.session.get(Vendor, own)
         if vendor is None:
             abort(404)
-        return redirect(url_for("dashboards.vendor", code=vendor.code, **request.args))
+        month = month_from_text(request.args.get("month"))
+        return redirect(
+            url_for(
+                "dashboards.vendor", code=vendor.code, month=f"{month:%Y-%m}" if month else None
+            )
+        )
     month = _month_arg(last_month())
     vendors = db.session.scalars(
         scoped(sa.select(Vendor), Vendor, current_user).order_by(Vendor.code)

@@ -4,7 +4,6 @@ vendor only (app.inspections.views)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -27,9 +26,9 @@ from app.models import (
 )
 from app.models.enums import INSPECTION_STATUSES, POLICY_AREAS, SAMPLE_PURPOSES, SEVERITIES
 from app.security.scoping import tenant_vendor_id, vendor_or_404
-from app.validation import normalise_code
+from app.validation import month_from_text, normalise_code
+from app.web import parse_id
 
-MONTH = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")
 # What a drill-down asks for: which inspections of the group a number counts.
 OUTCOMES = {
     "correct": "Correct",
@@ -120,11 +119,9 @@ def parse_filters(args: MultiDict, user: User) -> Filters:
         f.vendor_fixed = True
     month = _text(args, "month")
     if month:
-        match = MONTH.match(month)
-        if match is None:
+        f.month = month_from_text(month)
+        if f.month is None:
             f.errors["month"] = "Give the month as YYYY-MM."
-        else:
-            f.month = date(int(match[1]), int(match[2]), 1)
     f.status = _choice(f, args, "status", INSPECTION_STATUSES, "Choose draft or final.")
     if user.is_vendor_user:
         f.status = "final"
@@ -141,10 +138,8 @@ def parse_filters(args: MultiDict, user: User) -> Filters:
     f.q = _text(args, "q")
     inspector = _text(args, "inspector")
     if inspector and not user.is_vendor_user:
-        try:
-            f.inspector = db.session.get(User, int(inspector)) if len(inspector) < 11 else None
-        except ValueError:
-            f.inspector = None
+        inspector_id = parse_id(inspector)
+        f.inspector = db.session.get(User, inspector_id) if inspector_id else None
         if f.inspector is None:
             f.errors["inspector"] = "No such inspector."
     sort = _text(args, "sort") or "newest"

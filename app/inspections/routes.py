@@ -34,7 +34,7 @@ from app.sampling.services import queue_statement
 from app.security.access import access, blueprint_policy, signed_in
 from app.security.roles import ROLE_QA_INSPECTOR, ROLE_QA_LEAD
 from app.security.scoping import get_or_404, scoped
-from app.web import apply_errors, paginate
+from app.web import apply_errors, paginate, parse_id
 
 bp = Blueprint("inspections", __name__, url_prefix="/inspections")
 blueprint_policy(bp, signed_in())
@@ -193,12 +193,13 @@ def _render_inspect(form, decision, item, inspection, version, questions, status
     ), status
 
 
-def _after_save(inspection: Inspection, item: SampleItem | None, finalised: bool):
+def _after_save(inspection: Inspection, following: SampleItem | None, finalised: bool):
+    """Where a save leads: the draft again, or after finalising the next item of the
+    queue (`following`, found before the save took this item off the queue)."""
     if not finalised:
         flash(f"Draft saved (version {inspection.version}).", "success")
         return redirect(url_for("inspections.edit", inspection_id=inspection.id))
     flash(f"Inspection of {inspection.decision.external_id} finalised.", "success")
-    following = next_item(current_user, item) if item is not None else None
     if following is not None and request.form.get("action") == "finalise_next":
         return redirect(url_for("inspections.inspect_item", item_id=following.id))
     return redirect(url_for("inspections.detail", inspection_id=inspection.id))
@@ -248,6 +249,7 @@ def _create(decision: Decision, item: SampleItem | None):
     status = 400
     if form.validate_on_submit():
         finalise = request.form.get("action") in ("finalise", "finalise_next")
+        following = next_item(current_user, item) if item is not None else None
         try:
             inspection = services.create_inspection(
                 decision,
@@ -256,7 +258,7 @@ def _create(decision: Decision, item: SampleItem | None):
                 finalise=finalise,
             )
             db.session.commit()
-            return _after_save(inspection, item, finalise)
+            return _after_save(inspection, following, finalise)
         except ValidationFailed as err:
             _show_errors(form, err, questions)
             status = 422
@@ -287,6 +289,7 @@ def edit(inspection_id: int):
     status = 400
     if form.validate_on_submit():
         finalise = request.form.get("action") in ("finalise", "finalise_next")
+        following = next_item(current_user, item) if item is not None else None
         try:
             services.update_inspection(
                 inspection,
@@ -296,7 +299,7 @@ def edit(inspection_id: int):
                 finalise=finalise,
             )
             db.session.commit()
-            return _after_save(inspection, item, finalise)
+            return _after_save(inspection, following, finalise)
         except ValidationFailed as err:
             _show_errors(form, err, questions)
             status = 422
@@ -309,10 +312,7 @@ def edit(inspection_id: int):
 
 
 def _version(form) -> int | None:
-    try:
-        return int(form.version.data)
-    except (TypeError, ValueError):
-        return None
+    return parse_id(form.version.data)
 
 
 @bp.route("/<int:inspection_id>/correct", methods=["GET", "POST"])

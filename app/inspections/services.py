@@ -50,6 +50,7 @@ from app.validation import TEXT_WHITESPACE, has_control_characters, problem, rai
 MAX_NOTES = 10_000
 MAX_LABELS = 10
 MAX_REASON = 2_000
+MAX_VERSION = 2**31 - 1  # versions are 32-bit integers on every database
 EDITABLE_FIELDS = ("expected_decision", "expected_labels", "severity", "answers", "notes")
 
 
@@ -465,6 +466,8 @@ def _claim_version(inspection: Inspection, version) -> None:
             "Say which version you changed.",
             [problem("version", "Give the version you read (an integer).")],
         )
+    if not 1 <= version < MAX_VERSION:  # no inspection has such a version: it is stale
+        version = 0
     claimed = db.session.execute(
         sa.update(Inspection)
         .where(Inspection.id == inspection.id, Inspection.version == version)

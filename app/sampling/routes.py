@@ -551,6 +551,4 @@ def queue():
             who = user
     page = paginate(services.queue_statement(who))
     drafts = services.items_with_drafts([item.id for item in page.items])
-    return render_template(
-        "sampling/queue.html", page=page, who=who, people=people, drafts=drafts
-    )
+    return render_template("sampling/queue.html", page=page, who=who, people=people, drafts=drafts)

@@ -167,7 +167,11 @@ def rubric(version: ScorecardVersion | int) -> list[dict]:
 def revision(version: ScorecardVersion) -> str:
     """A fingerprint of a version's content: the editor sends back the one it showed,
     so a save over someone else's newer save is refused instead of silently lost."""
-    canonical = json.dumps(rubric(version), sort_keys=True, separators=(",", ":"))
+    return _fingerprint(rubric(version))
+
+
+def _fingerprint(sections: list[dict]) -> str:
+    canonical = json.dumps(sections, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
 
 
@@ -584,7 +588,7 @@ def save_draft(
     if version.state != DRAFT:
         raise _immutable(version)
     before = rubric(version)
-    if expected_revision is not None and expected_revision != revision(version):
+    if expected_revision is not None and expected_revision != _fingerprint(before):
         raise Conflict(
             "Someone else saved this draft while you were editing it; your changes were not saved."
         )
@@ -649,25 +653,24 @@ def publish(version: ScorecardVersion, *, actor: User | None) -> ScorecardVersio
             "Add at least one question before publishing.",
             [problem("sections", "Add at least one question before publishing.")],
         )
-    superseded = []
+    previous = None
     for other in _versions(version.template_id):
         if other.state == PUBLISHED and other.id != version.id:
             other.state = SUPERSEDED
-            superseded.append(other.number)
-    before = version_state(version)
+            previous = other.number
+    before = {**version_state(version), "published_version": previous}
     version.state = PUBLISHED
     version.published_at = datetime.now(UTC)
     version.published_by_id = actor.id if actor else None
     db.session.flush()
-    after = {**version_state(version), "superseded": superseded}
-    was = f"; version {superseded[0]} superseded" if superseded else ""
+    was = f"; version {previous} superseded" if previous is not None else ""
     record(
         db.session,
         "scorecard.publish",
         "scorecard_template",
         version.template_id,
-        before={**before, "superseded": []},
-        after=after,
+        before=before,
+        after={**version_state(version), "published_version": version.number},
         summary=f"published version {version.number} of {version.template.name}{was}",
         actor=actor,
     )

@@ -11,6 +11,7 @@ from flask import abort
 
 from app.extensions import db
 from app.models import User, Vendor
+from app.validation import has_control_characters
 
 M = TypeVar("M")
 
@@ -52,6 +53,8 @@ def get_or_404(model: type[M], ident, user: User) -> M:
 
 def vendor_or_404(code: str, user: User) -> Vendor:
     """The vendor with `code`, if `user` may see it (e.g. for `?vendor=CODE` filters)."""
+    if not code or len(code) > 20 or has_control_characters(code):
+        abort(404)  # no vendor code is that long or holds a control character (or a NUL)
     stmt = scoped(sa.select(Vendor).where(Vendor.code == code.upper()), Vendor, user)
     vendor = db.session.scalar(stmt)
     if vendor is None:

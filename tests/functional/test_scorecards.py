@@ -557,6 +557,10 @@ def test_lead_publishes_edits_a_new_draft_and_the_published_version_never_change
     db.session.refresh(second)
     assert (first.state, second.state) == ("superseded", "published")
     assert services.published_version("listing").id == second.id
+    last = _events("scorecard.publish", template)[-1]
+    assert (last.before["number"], last.before["published_version"]) == (2, 1)
+    assert (last.after["state"], last.after["published_version"]) == ("published", 2)
+    assert "version 1 superseded" in last.summary
     old = client.get(_version_url(first)).get_data(as_text=True)
     assert "Superseded" in old and _rubric_part(old) == published_page
 

@@ -124,5 +124,5 @@ def test_the_document_describes_the_scorecard_endpoints(client):
     assert (
         "404" in document["paths"]["/api/v1/scorecards/versions/{version_id}"]["get"]["responses"]
     )
-    question = document["components"]["schemas"]["Question"]["properties"]
+    question = document["components"]["schemas"]["ScorecardQuestion"]["properties"]
     assert set(question) == {"key", "text", "guidance", "weight", "critical", "allow_na"}
