@@ -141,6 +141,16 @@ def prepare(url: str) -> None:
 
 
 def _peak_rss_mb() -> float:
+    """This process's peak resident set. On Linux from VmHWM: getrusage's ru_maxrss
+    carries over the peak of the process that forked this one (a parent that measured
+    something big first would show here)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 

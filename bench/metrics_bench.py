@@ -237,6 +237,7 @@ def _raw_runner(url: str):
         conn = psycopg.connect(
             host=url.host, port=url.port, user=url.username, dbname=url.database, autocommit=True
         )
+        conn.execute("SET jit = off")  # as the portal runs the statement
         sql = (
             vendor_month_sql(postgres=True)
             .replace(":vendor_id", "%(vendor_id)s")

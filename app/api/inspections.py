@@ -27,6 +27,7 @@ from app.models import Decision, Inspection, User
 from app.models.enums import INSPECTION_STATUSES, SAMPLE_PURPOSES
 from app.security.access import access, api
 from app.security.roles import ROLE_QA_INSPECTOR, ROLE_QA_LEAD, SCOPE_INSPECTIONS_WRITE, SCOPE_READ
+from app.validation import has_control_characters
 
 INSPECTION_ORDER = Keyset("inspections", (Inspection.id,))
 WRITE = api(SCOPE_INSPECTIONS_WRITE, ROLE_QA_LEAD, ROLE_QA_INSPECTOR)
@@ -190,9 +191,11 @@ def _verdict(args: dict) -> dict:
 def create_inspection(args):
     """Inspect a decision of an open sample (QA leads: any decision); `status: final`
     finalises at once."""
-    decision = db.session.scalar(
-        sa.select(Decision).where(Decision.external_id == args["decision"])
-    )
+    decision = None
+    if not has_control_characters(args["decision"]):
+        decision = db.session.scalar(
+            sa.select(Decision).where(Decision.external_id == args["decision"])
+        )
     if decision is None:
         raise ValidationFailed(
             f"No decision has the external_id {args['decision']!r}.",

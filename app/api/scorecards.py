@@ -23,6 +23,7 @@ from app.models import ScorecardSection, ScorecardTemplate, ScorecardVersion
 from app.models.enums import POLICY_AREAS, TEMPLATE_VERSION_STATES
 from app.scorecards import services
 from app.security.access import access, api
+from app.security.predicates import can_see_scorecard_drafts
 from app.security.roles import SCOPE_READ
 
 TEMPLATE_ORDER = Keyset("scorecards", (ScorecardTemplate.id,))
@@ -166,7 +167,7 @@ def get_scorecard_version(version_id: int):
         .options(_rubric_loaded(), selectinload(ScorecardVersion.template))
     )
     if version is None or (
-        version.state == services.DRAFT and not services.can_see_drafts(current_user)
+        version.state == services.DRAFT and not can_see_scorecard_drafts(current_user)
     ):
         raise NotFound(f"No scorecard version #{version_id}.")
     return {**version_body(version), "template": _ref(version.template)}

@@ -32,6 +32,7 @@ from app.models import Decision, Inspection, Label, SampleItem, User, Vendor
 from app.models.enums import INSPECTION_STATUSES, POLICY_AREAS, SAMPLE_PURPOSES, SEVERITIES
 from app.sampling.services import queue_statement
 from app.security.access import access, blueprint_policy, signed_in
+from app.security.predicates import may_edit_inspection, may_inspect_item
 from app.security.roles import ROLE_QA_INSPECTOR, ROLE_QA_LEAD
 from app.security.scoping import get_or_404, scoped
 from app.web import apply_errors, paginate, parse_id
@@ -130,7 +131,7 @@ def detail(inspection_id: int):
         questions=questions,
         answers=answers,
         history=visible_history(inspection),
-        may_edit=inspection.status == "draft" and services.may_edit(current_user, inspection),
+        may_edit=inspection.status == "draft" and may_edit_inspection(current_user, inspection),
         may_correct=inspection.status == "final" and current_user.role == ROLE_QA_LEAD,
         **_decision_context(inspection.decision),
     )
@@ -221,7 +222,7 @@ def inspect_item(item_id: int):
     if item.status != "pending" or item.sample.state != "open":
         flash(f"Item #{item.id} is {item.status} in a {item.sample.state} sample.", "warning")
         return redirect(url_for("sampling.detail", sample_id=item.sample_id))
-    if not services.may_inspect_item(current_user, item):
+    if not may_inspect_item(current_user, item):
         abort(403)
     return _create(decision, item)
 
@@ -240,32 +241,45 @@ def inspect_decision(decision_id: int):
     return _create(decision, None)
 
 
+def _submit(form, questions, save) -> tuple[object | None, int]:
+    """Run `save(values)` for a posted verdict form: (what it returned, 200), or after a
+    refusal (None, status) with the errors on the form or flashed, nothing stored."""
+    if not form.validate_on_submit():
+        return None, 400
+    try:
+        saved = save(forms.values_of(form, questions))
+        db.session.commit()
+        return saved, 200
+    except ValidationFailed as err:
+        _show_errors(form, err, questions)
+        return None, 422
+    except (Conflict, NotAllowed) as err:
+        db.session.rollback()
+        flash(err.message, "danger")
+        return None, err.status
+
+
+def _finalising() -> bool:
+    return request.form.get("action") in ("finalise", "finalise_next")
+
+
 def _create(decision: Decision, item: SampleItem | None):
     version = services.published_version(decision.policy_area)
     questions = services.questions_of(version)
     form = forms.verdict_form(questions, _labels_for(decision, None))
     if request.method == "GET":
         return _render_inspect(form, decision, item, None, version, questions)
-    status = 400
-    if form.validate_on_submit():
-        finalise = request.form.get("action") in ("finalise", "finalise_next")
-        following = next_item(current_user, item) if item is not None else None
-        try:
-            inspection = services.create_inspection(
-                decision,
-                forms.values_of(form, questions),
-                actor=current_user,
-                finalise=finalise,
-            )
-            db.session.commit()
-            return _after_save(inspection, following, finalise)
-        except ValidationFailed as err:
-            _show_errors(form, err, questions)
-            status = 422
-        except (Conflict, NotAllowed) as err:
-            db.session.rollback()
-            flash(err.message, "danger")
-            status = err.status
+    finalise = _finalising()
+    following = next_item(current_user, item) if item is not None else None
+    inspection, status = _submit(
+        form,
+        questions,
+        lambda values: services.create_inspection(
+            decision, values, actor=current_user, finalise=finalise
+        ),
+    )
+    if inspection is not None:
+        return _after_save(inspection, following, finalise)
     return _render_inspect(form, decision, item, None, version, questions, status)
 
 
@@ -277,7 +291,7 @@ def edit(inspection_id: int):
     if inspection.status == "final":
         flash("This inspection is final; a QA lead may correct it.", "info")
         return redirect(url_for("inspections.detail", inspection_id=inspection.id))
-    if not services.may_edit(current_user, inspection):
+    if not may_edit_inspection(current_user, inspection):
         abort(403)
     decision, item = inspection.decision, inspection.sample_item
     version = inspection.scorecard_version
@@ -286,27 +300,17 @@ def edit(inspection_id: int):
     if request.method == "GET":
         forms.fill(form, inspection, questions)
         return _render_inspect(form, decision, item, inspection, version, questions)
-    status = 400
-    if form.validate_on_submit():
-        finalise = request.form.get("action") in ("finalise", "finalise_next")
-        following = next_item(current_user, item) if item is not None else None
-        try:
-            services.update_inspection(
-                inspection,
-                forms.values_of(form, questions),
-                actor=current_user,
-                version=_version(form),
-                finalise=finalise,
-            )
-            db.session.commit()
-            return _after_save(inspection, following, finalise)
-        except ValidationFailed as err:
-            _show_errors(form, err, questions)
-            status = 422
-        except (Conflict, NotAllowed) as err:
-            db.session.rollback()
-            flash(err.message, "danger")
-            status = err.status
+    finalise = _finalising()
+    following = next_item(current_user, item) if item is not None else None
+    saved, status = _submit(
+        form,
+        questions,
+        lambda values: services.update_inspection(
+            inspection, values, actor=current_user, version=_version(form), finalise=finalise
+        ),
+    )
+    if saved is not None:
+        return _after_save(saved, following, finalise)
     inspection = _inspection_or_404(inspection_id)
     return _render_inspect(form, decision, item, inspection, version, questions, status)
 
@@ -330,26 +334,20 @@ def correct(inspection_id: int):
     if request.method == "GET":
         forms.fill(form, inspection, questions)
     else:
-        status = 400
-        if form.validate_on_submit():
-            try:
-                services.correct_inspection(
-                    inspection,
-                    forms.values_of(form, questions),
-                    actor=current_user,
-                    version=_version(form),
-                    reason=form.reason.data,
-                )
-                db.session.commit()
-                flash(f"Inspection #{inspection.id} corrected.", "success")
-                return redirect(url_for("inspections.detail", inspection_id=inspection.id))
-            except ValidationFailed as err:
-                _show_errors(form, err, questions)
-                status = 422
-            except (Conflict, NotAllowed) as err:
-                db.session.rollback()
-                flash(err.message, "danger")
-                status = err.status
+        saved, status = _submit(
+            form,
+            questions,
+            lambda values: services.correct_inspection(
+                inspection,
+                values,
+                actor=current_user,
+                version=_version(form),
+                reason=form.reason.data,
+            ),
+        )
+        if saved is not None:
+            flash(f"Inspection #{inspection.id} corrected.", "success")
+            return redirect(url_for("inspections.detail", inspection_id=inspection.id))
         inspection = _inspection_or_404(inspection_id)
     return render_template(
         "inspections/correct.html",

@@ -45,12 +45,13 @@ from app.models import (
 )
 from app.models.enums import ANSWERS, DECISIONS, ROLE_QA_LEAD, SEVERITIES
 from app.scorecards.services import published_version, version_questions
+from app.security.predicates import may_edit_inspection, may_inspect_item
 from app.validation import TEXT_WHITESPACE, has_control_characters, problem, raise_problems
 
 MAX_NOTES = 10_000
 MAX_LABELS = 10
 MAX_REASON = 2_000
-MAX_VERSION = 2**31 - 1  # versions are 32-bit integers on every database
+MAX_VERSION = 2**31 - 1  # versions and ids are 32-bit integers on every database
 EDITABLE_FIELDS = ("expected_decision", "expected_labels", "severity", "answers", "notes")
 
 
@@ -104,24 +105,6 @@ def snapshot(inspection: Inspection) -> dict:
     }
 
 
-# Permissions --------------------------------------------------------------------------
-
-
-def may_inspect_item(user: User, item: SampleItem | None) -> bool:
-    """The item's assignee, anyone in QA for an unassigned item, a QA lead always;
-    without an item (a hand-picked decision) only a QA lead."""
-    if user.role == ROLE_QA_LEAD:
-        return True
-    if item is None or not user.is_qa:
-        return False
-    return item.assignee_id in (None, user.id)
-
-
-def may_edit(user: User, inspection: Inspection) -> bool:
-    """Who may change a draft: its inspector or a QA lead."""
-    return user.role == ROLE_QA_LEAD or (user.is_qa and inspection.inspector_id == user.id)
-
-
 # Validation ---------------------------------------------------------------------------
 
 
@@ -171,7 +154,7 @@ def _labels(codes, decision: Decision, keep: Iterable[Label], problems: list[dic
         return []
     wanted = []
     for code in codes:
-        if not isinstance(code, str) or not code.strip():
+        if not isinstance(code, str) or not code.strip() or has_control_characters(code):
             problems.append(problem("expected_labels", "Every label is a code such as LST-FAKE."))
             return []
         wanted.append(code.strip().upper())
@@ -326,8 +309,9 @@ def _apply(
     inspection.notes = verdict.notes
     current = [il.label_id for il in inspection.expected_labels]
     if current != [label.id for label in verdict.labels]:
-        inspection.expected_labels.clear()
-        db.session.flush()  # positions are a key: remove before re-adding
+        if current:
+            inspection.expected_labels.clear()
+            db.session.flush()  # positions are a key: remove before re-adding
         inspection.expected_labels.extend(
             InspectionLabel(position=i, label=label) for i, label in enumerate(verdict.labels)
         )
@@ -381,17 +365,17 @@ def _finalise(inspection: Inspection, item: SampleItem | None) -> None:
 
 
 def _scorecard(decision: Decision, version_id) -> ScorecardVersion | None:
+    """The scorecard version to score on: the one asked for (a published or superseded
+    version of the decision's policy area), else the published one."""
     if version_id in (None, ""):
         return published_version(decision.policy_area)
-    from app.models import ScorecardTemplate
-
-    version = db.session.get(ScorecardVersion, version_id) if isinstance(version_id, int) else None
-    template = version.template if version is not None else None
+    version = None
+    if isinstance(version_id, int) and 0 < version_id <= MAX_VERSION:
+        version = db.session.get(ScorecardVersion, version_id)
     if (
         version is None
         or version.state == "draft"
-        or not isinstance(template, ScorecardTemplate)
-        or template.policy_area != decision.policy_area
+        or version.template.policy_area != decision.policy_area
     ):
         raise ValidationFailed(
             "That scorecard version cannot be used for this decision.",
@@ -498,7 +482,7 @@ def update_inspection(
         raise Conflict(
             f"Inspection #{inspection.id} is final; a QA lead may correct it, with a reason."
         )
-    if not may_edit(actor, inspection):
+    if not may_edit_inspection(actor, inspection):
         raise NotAllowed("Only the inspector who made this draft or a QA lead may change it.")
     decision = inspection.decision
     questions = questions_of(inspection.scorecard_version)

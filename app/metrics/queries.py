@@ -79,21 +79,36 @@ def vendor_month_sql(postgres: bool = False) -> str:
     or `approve`, expected primary label or `approve`; contract only).
 
     The vendor-month's rows are read once (a materialised CTE) and grouped per kind."""
-    materialized = "MATERIALIZED " if postgres else ""  # SQLite materialises a reused CTE
+    # Primary labels by key, only for rejects (ids here; codes joined per confusion cell).
+    applied_id = (
+        "CASE WHEN d.decision = 'reject' THEN (SELECT x.label_id FROM decision_labels x"
+        " WHERE x.decision_id = d.id AND x.position = 0) END"
+    )
+    expected_id = (
+        "CASE WHEN i.expected_decision = 'reject' THEN (SELECT x.label_id FROM"
+        " inspection_labels x WHERE x.inspection_id = i.id AND x.position = 0) END"
+    )
+    if postgres:
+        # A decision by its key for each inspection: PostgreSQL would otherwise hash
+        # the whole decisions table to join a few thousand rows (the OFFSET keeps the
+        # lateral subquery from being flattened into that join).
+        materialized = "MATERIALIZED "
+        decisions = (
+            "CROSS JOIN LATERAL (SELECT d.decision, d.policy_area, d.market, d.site,"  # noqa: S608
+            f" d.moderator_id, {applied_id} AS applied_id FROM decisions d"
+            " WHERE d.id = i.decision_id OFFSET 0) d"
+        )
+        applied = "d.applied_id"
+    else:  # SQLite joins by key anyway, and materialises a CTE used more than once
+        materialized = ""
+        decisions = "JOIN decisions d ON d.id = i.decision_id"
+        applied = applied_id
     base = (
         f"WITH base AS {materialized}("  # noqa: S608 (fixed fragments only)
         "SELECT i.purpose, i.correct, i.decision_match, i.label_match, i.severity,"
         " i.expected_decision, i.rubric_score, d.decision, d.policy_area, d.market, d.site,"
-        " d.moderator_id,"
-        " CASE WHEN d.decision = 'approve' THEN 'approve' ELSE COALESCE(la.code, '?') END"
-        " AS applied,"
-        " CASE WHEN i.expected_decision = 'approve' THEN 'approve' ELSE COALESCE(le.code, '?')"
-        " END AS expected"
-        " FROM inspections i JOIN decisions d ON d.id = i.decision_id"
-        " LEFT JOIN decision_labels dl ON dl.decision_id = d.id AND dl.position = 0"
-        " LEFT JOIN labels la ON la.id = dl.label_id"
-        " LEFT JOIN inspection_labels il ON il.inspection_id = i.id AND il.position = 0"
-        " LEFT JOIN labels le ON le.id = il.label_id"
+        f" d.moderator_id, {applied} AS applied_id, {expected_id} AS expected_id"
+        f" FROM inspections i {decisions}"
         " WHERE i.vendor_id = :vendor_id AND i.month = :month AND i.status = 'final') "
     )
     aggregates = _aggregates("", "")
@@ -107,9 +122,14 @@ def vendor_month_sql(postgres: bool = False) -> str:
             f"SELECT '{name}', {column}, NULL, {aggregates} FROM base"  # noqa: S608
             f" WHERE purpose = 'contract' GROUP BY {column}"
         )
+    label = "CASE WHEN {side} = 'approve' THEN 'approve' ELSE COALESCE({alias}.code, '?') END"
+    applied_code = label.format(side="b.decision", alias="la")
+    expected_code = label.format(side="b.expected_decision", alias="le")
     branches.append(
-        f"SELECT 'confusion', applied, expected, COUNT(*), {nothing} FROM base"  # noqa: S608
-        " WHERE purpose = 'contract' GROUP BY applied, expected"
+        f"SELECT 'confusion', {applied_code}, {expected_code}, COUNT(*), {nothing}"  # noqa: S608
+        " FROM base b LEFT JOIN labels la ON la.id = b.applied_id"
+        " LEFT JOIN labels le ON le.id = b.expected_id"
+        " WHERE b.purpose = 'contract' GROUP BY 2, 3"
     )
     return base + " UNION ALL ".join(branches)
 
@@ -166,6 +186,13 @@ class VendorMonth:
     confusion: list[tuple[str, str, int]]
 
 
+def _prepare(conn: Connection) -> None:
+    """These statements read a few thousand rows by index: PostgreSQL's JIT compiler,
+    which its cost estimate would start, takes longer than the whole statement."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL jit = off")
+
+
 def _month_param(month: date, conn: Connection):
     return sa.bindparam("month", month.replace(day=1), type_=sa.Date())
 
@@ -173,6 +200,7 @@ def _month_param(month: date, conn: Connection):
 def read_vendor_month(conn: Connection, vendor_id: int, month: date) -> VendorMonth:
     """Run the vendor-month statement."""
     postgres = conn.dialect.name == "postgresql"
+    _prepare(conn)
     stmt = sa.text(vendor_month_sql(postgres)).bindparams(
         sa.bindparam("vendor_id", vendor_id), _month_param(month, conn)
     )
@@ -268,6 +296,7 @@ def trend(
     found = {m: Figures() for m in months}
     if not months:
         return found
+    _prepare(conn)
     stmt = sa.text(
         f"SELECT i.month, {_aggregates()} FROM inspections i"  # noqa: S608 (fixed fragments)
         " JOIN decisions d ON d.id = i.decision_id"
@@ -287,6 +316,7 @@ def trend(
 
 def all_vendors(conn: Connection, month: date, purpose: str = "contract") -> dict[int, Figures]:
     """Figures of every vendor with inspections in `month`, by vendor id."""
+    _prepare(conn)
     stmt = sa.text(
         f"SELECT i.vendor_id, {_aggregates()} FROM inspections i"  # noqa: S608 (fixed fragments)
         " JOIN decisions d ON d.id = i.decision_id"

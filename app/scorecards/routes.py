@@ -32,6 +32,7 @@ from app.scorecards.forms import (
     rows_from_version,
 )
 from app.security.access import access, blueprint_policy, signed_in
+from app.security.predicates import can_see_scorecard_drafts
 from app.security.roles import ROLE_ADMIN, ROLE_QA_LEAD
 from app.web import apply_errors, arg_choice, paginate
 
@@ -64,7 +65,7 @@ def person(user_id: int | None) -> str:
 def _helpers():
     return {
         "is_lead": _is_lead(),
-        "sees_drafts": current_user.is_authenticated and services.can_see_drafts(current_user),
+        "sees_drafts": current_user.is_authenticated and can_see_scorecard_drafts(current_user),
         "person": person,
     }
 
@@ -82,7 +83,7 @@ def _version_or_404(template: ScorecardTemplate, version_id: int) -> ScorecardVe
     )
     if version is None:
         abort(404)
-    if version.state == services.DRAFT and not services.can_see_drafts(current_user):
+    if version.state == services.DRAFT and not can_see_scorecard_drafts(current_user):
         abort(404)
     return version
 
@@ -127,7 +128,7 @@ def index():
 def detail(template_id: int):
     template = _template_or_404(template_id)
     versions = list(template.versions)
-    if not services.can_see_drafts(current_user):
+    if not can_see_scorecard_drafts(current_user):
         versions = [v for v in versions if v.state != services.DRAFT]
     published = _with_rubric(next((v for v in versions if v.state == services.PUBLISHED), None))
     draft = next((v for v in versions if v.state == services.DRAFT), None)

@@ -39,7 +39,6 @@ from app.models import (
     User,
 )
 from app.models.enums import POLICY_AREA_NAMES, POLICY_AREAS
-from app.security.roles import STAFF_ROLES
 from app.validation import (
     CONTROL_MESSAGE,
     TEXT_WHITESPACE,
@@ -70,12 +69,6 @@ SUPERSEDED = "superseded"
 
 
 # Who sees what -------------------------------------------------------------------------
-
-
-def can_see_drafts(user: User | None) -> bool:
-    """QA and admins see draft versions; vendor users (and integrations) only the
-    published and superseded ones: a draft is not a rubric anyone is judged on."""
-    return user is not None and user.role in STAFF_ROLES
 
 
 # Reading -------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -15,8 +15,6 @@ from app.errors import Conflict
 from app.extensions import db
 from app.inspections import services
 from app.models import (
-    AuditChainHead,
-    AuditEvent,
     Decision,
     Inspection,
     Sample,
@@ -24,23 +22,7 @@ from app.models import (
     Vendor,
 )
 from tests import inspecting
-
-
-def _wait_for_lock_waiter(timeout: float = 5.0) -> None:
-    deadline = datetime.now(UTC) + timedelta(seconds=timeout)
-    with db.engine.connect() as conn:
-        while datetime.now(UTC) < deadline:
-            waiting = conn.execute(
-                sa.text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            ).scalar()
-            if waiting:
-                return
-            conn.rollback()
-            threading.Event().wait(0.01)
-    raise AssertionError("the second save never waited for the first")
+from tests.committing import audit_chain_restored, wait_for_lock_waiter
 
 
 @pytest.mark.postgres_only
@@ -48,15 +30,24 @@ def _wait_for_lock_waiter(timeout: float = 5.0) -> None:
 def test_two_saves_of_one_version_at_once_one_wins_and_the_other_is_told(app):
     if db.engine.dialect.name != "postgresql":
         pytest.skip("needs PostgreSQL row locks and real concurrent connections")
-    head = AuditChainHead.__table__
-    with db.engine.connect() as conn:
-        start = conn.execute(sa.select(head.c.seq, head.c.last_hash)).one_or_none()
+    with audit_chain_restored() as cleanup:
+        _race(app, cleanup)
+
+
+def _race(app, cleanup: list) -> None:
     tag = uuid.uuid4().hex[:8]
     vendor = Vendor(code=f"RACE{tag[:6].upper()}", name="Race Moderation")
     inspector = User(email=f"race-i-{tag}@example.test", name="Race Inspector", role="qa_lead")
     other = User(email=f"race-o-{tag}@example.test", name="Race Other", role="qa_lead")
     db.session.add_all([vendor, inspector, other])
     db.session.flush()
+    cleanup += [
+        sa.delete(Inspection.__table__).where(Inspection.vendor_id == vendor.id),
+        sa.delete(Sample.__table__).where(Sample.vendor_id == vendor.id),
+        sa.delete(Decision.__table__).where(Decision.vendor_id == vendor.id),
+        sa.delete(Vendor.__table__).where(Vendor.id == vendor.id),
+        sa.delete(User.__table__).where(User.id.in_([inspector.id, other.id])),
+    ]
     decision = Decision(
         external_id=f"RACE-{tag}",
         vendor_id=vendor.id,
@@ -70,11 +61,10 @@ def test_two_saves_of_one_version_at_once_one_wins_and_the_other_is_told(app):
     )
     db.session.add(decision)
     db.session.flush()
-    sample = inspecting.sample_of(vendor, [decision])
+    inspecting.sample_of(vendor, [decision])
     created = services.create_inspection(decision, {"notes": "first look"}, actor=inspector)
     db.session.commit()
-    inspection_id, user_ids = created.id, [inspector.id, other.id]
-    sample_id, vendor_id, other_id = sample.id, vendor.id, other.id
+    inspection_id, other_id = created.id, other.id
     outcome: dict[str, str] = {}
 
     def second_save():
@@ -91,34 +81,16 @@ def test_two_saves_of_one_version_at_once_one_wins_and_the_other_is_told(app):
             finally:
                 db.session.remove()
 
-    try:
-        row = db.session.get(Inspection, inspection_id)
-        services.update_inspection(row, {"notes": "first"}, actor=inspector, version=1)
-        thread = threading.Thread(target=second_save)
-        thread.start()
-        _wait_for_lock_waiter()  # the second save waits for the first one's row lock
-        db.session.commit()
-        thread.join(10)
-        assert "changed by someone else" in outcome["second"]
-        db.session.expire_all()
-        saved = db.session.get(Inspection, inspection_id)
-        assert saved.notes == "first"
-        assert saved.version == 2
-        assert [h.source for h in saved.history] == ["create", "edit"]
-    finally:
-        db.session.rollback()
-        db.session.remove()
-        with db.engine.begin() as conn:
-            seq = start.seq if start else 0
-            conn.execute(sa.delete(AuditEvent.__table__).where(AuditEvent.seq > seq))
-            if start:
-                conn.execute(
-                    sa.update(head).where(head.c.id == 1).values(seq=seq, last_hash=start.last_hash)
-                )
-            else:
-                conn.execute(sa.delete(head))
-            conn.execute(sa.delete(Inspection.__table__).where(Inspection.id == inspection_id))
-            conn.execute(sa.delete(Sample.__table__).where(Sample.id == sample_id))
-            conn.execute(sa.delete(Decision.__table__).where(Decision.vendor_id == vendor_id))
-            conn.execute(sa.delete(Vendor.__table__).where(Vendor.id == vendor_id))
-            conn.execute(sa.delete(User.__table__).where(User.id.in_(user_ids)))
+    row = db.session.get(Inspection, inspection_id)
+    services.update_inspection(row, {"notes": "first"}, actor=inspector, version=1)
+    thread = threading.Thread(target=second_save)
+    thread.start()
+    assert wait_for_lock_waiter()  # the second save waits for the first one's row lock
+    db.session.commit()
+    thread.join(10)
+    assert "changed by someone else" in outcome["second"]
+    db.session.expire_all()
+    saved = db.session.get(Inspection, inspection_id)
+    assert saved.notes == "first"
+    assert saved.version == 2
+    assert [h.source for h in saved.history] == ["create", "edit"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 import uuid
 
 import pytest
@@ -14,7 +13,6 @@ import sqlalchemy as sa
 from app.errors import Conflict, ValidationFailed
 from app.extensions import db
 from app.models import (
-    AuditChainHead,
     AuditEvent,
     ScorecardQuestion,
     ScorecardSection,
@@ -22,6 +20,7 @@ from app.models import (
     ScorecardVersion,
 )
 from app.scorecards import services
+from tests.committing import audit_chain_restored, wait_for_lock_waiter
 from tests.factories import SCORECARD_SECTIONS, make_scorecard
 
 PAGE_ROLES = ["admin", "qa_lead", "qa_inspector", "vendor_lead", "vendor_viewer"]
@@ -732,53 +731,35 @@ def test_seed_scorecards_is_idempotent_and_audited(make_user):
 # --- two leads at once (PostgreSQL, real connections) ---------------------------------
 
 
-def _wait_for_lock_waiter(timeout: float = 5.0) -> None:
-    """Block until another connection is waiting for a row lock (bounded)."""
-    deadline = time.monotonic() + timeout
-    with db.engine.connect() as conn:
-        while time.monotonic() < deadline:
-            waiting = conn.execute(
-                sa.text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            ).scalar()
-            if waiting:
-                return
-            conn.rollback()
-            time.sleep(0.01)
-
-
 @pytest.mark.postgres_only
 @pytest.mark.committing
 def test_two_leads_making_a_new_draft_at_once_make_one(app):
     if db.engine.dialect.name != "postgresql":
         pytest.skip("needs PostgreSQL row locks and real concurrent connections")
-    head = AuditChainHead.__table__
-    with db.engine.connect() as conn:
-        start = conn.execute(sa.select(head.c.seq, head.c.last_hash)).one_or_none()
-    template, _, _ = make_scorecard("content", name=f"Race {uuid.uuid4().hex[:8]}")
-    db.session.commit()
-    template_id = template.id
-    outcome: dict[str, str] = {}
+    with audit_chain_restored() as cleanup:
+        template, _, _ = make_scorecard("content", name=f"Race {uuid.uuid4().hex[:8]}")
+        db.session.commit()
+        template_id = template.id
+        table = ScorecardTemplate.__table__
+        cleanup.append(sa.delete(table).where(table.c.id == template_id))
+        outcome: dict[str, str] = {}
 
-    def second_lead():
-        with app.app_context():
-            try:
-                services.new_draft(db.session.get(ScorecardTemplate, template_id), actor=None)
-                db.session.commit()
-                outcome["second"] = "made a draft"
-            except Conflict:
-                db.session.rollback()
-                outcome["second"] = "refused"
-            finally:
-                db.session.remove()
+        def second_lead():
+            with app.app_context():
+                try:
+                    services.new_draft(db.session.get(ScorecardTemplate, template_id), actor=None)
+                    db.session.commit()
+                    outcome["second"] = "made a draft"
+                except Conflict:
+                    db.session.rollback()
+                    outcome["second"] = "refused"
+                finally:
+                    db.session.remove()
 
-    try:
         services.new_draft(template, actor=None)  # holds the template's lock
         thread = threading.Thread(target=second_lead)
         thread.start()
-        _wait_for_lock_waiter()
+        assert wait_for_lock_waiter()
         db.session.commit()
         thread.join(10)
         assert outcome == {"second": "refused"}
@@ -786,20 +767,3 @@ def test_two_leads_making_a_new_draft_at_once_make_one(app):
             sa.select(ScorecardVersion.state).where(ScorecardVersion.template_id == template_id)
         ).all()
         assert sorted(states) == ["draft", "published"]
-    finally:
-        db.session.rollback()
-        db.session.remove()
-        with db.engine.begin() as conn:
-            seq = start.seq if start else 0
-            conn.execute(sa.delete(AuditEvent.__table__).where(AuditEvent.seq > seq))
-            if start:
-                conn.execute(
-                    sa.update(head).where(head.c.id == 1).values(seq=seq, last_hash=start.last_hash)
-                )
-            else:
-                conn.execute(sa.delete(head))
-            conn.execute(
-                sa.delete(ScorecardTemplate.__table__).where(
-                    ScorecardTemplate.__table__.c.id == template_id
-                )
-            )

@@ -12,9 +12,10 @@ import sqlalchemy as sa
 
 from app.errors import Conflict, ValidationFailed
 from app.extensions import db
-from app.models import AuditChainHead, AuditEvent, User
+from app.models import AuditEvent, User
 from app.security.passwords import verify_password
 from app.users import services
+from tests.committing import audit_chain_restored, wait_for_lock_waiter
 from tests.conftest import TEST_PASSWORD
 from tests.factories import UserFactory, VendorFactory
 
@@ -539,79 +540,45 @@ def test_deactivating_another_admin_is_allowed(client, login_as, make_user):
 def test_two_admins_removing_each_other_at_once_cannot_both_win(app):
     if db.engine.dialect.name != "postgresql":
         pytest.skip("needs PostgreSQL row locks and real concurrent connections")
-    head = AuditChainHead.__table__
-    with db.engine.connect() as conn:
-        start = conn.execute(sa.select(head.c.seq, head.c.last_hash)).one_or_none()
-    tag = uuid.uuid4().hex[:8]
-    a = User(email=f"race-a-{tag}@example.test", name="Race A", role="admin")
-    b = User(email=f"race-b-{tag}@example.test", name="Race B", role="admin")
-    db.session.add_all([a, b])
-    db.session.commit()
-    ids = [a.id, b.id]
-    # Another active admin would make both removals legal; there is none in a test database.
-    assert (
-        db.session.scalar(
-            sa.select(sa.func.count()).where(User.role == "admin", User.active, User.id.not_in(ids))
+    with audit_chain_restored() as cleanup:
+        tag = uuid.uuid4().hex[:8]
+        a = User(email=f"race-a-{tag}@example.test", name="Race A", role="admin")
+        b = User(email=f"race-b-{tag}@example.test", name="Race B", role="admin")
+        db.session.add_all([a, b])
+        db.session.commit()
+        ids = [a.id, b.id]
+        cleanup.append(sa.delete(User.__table__).where(User.id.in_(ids)))
+        # Another active admin would make both removals legal; there is none in a test
+        # database.
+        others = sa.select(sa.func.count()).where(
+            User.role == "admin", User.active, User.id.not_in(ids)
         )
-        == 0
-    )
-    outcome: dict[str, str] = {}
+        assert db.session.scalar(others) == 0
+        outcome: dict[str, str] = {}
 
-    def b_removes_a():
-        with app.app_context():
-            try:
-                actor, target = db.session.get(User, b.id), db.session.get(User, a.id)
-                services.deactivate_user(target, actor=actor)  # waits for a's locks
-                db.session.commit()
-                outcome["b"] = "won"
-            except Conflict:
-                db.session.rollback()
-                outcome["b"] = "refused"
-            finally:
-                db.session.remove()
+        def b_removes_a():
+            with app.app_context():
+                try:
+                    actor, target = db.session.get(User, b.id), db.session.get(User, a.id)
+                    services.deactivate_user(target, actor=actor)  # waits for a's locks
+                    db.session.commit()
+                    outcome["b"] = "won"
+                except Conflict:
+                    db.session.rollback()
+                    outcome["b"] = "refused"
+                finally:
+                    db.session.remove()
 
-    try:
         assert services.deactivate_user(b, actor=a) is True  # a now holds the admin locks
         thread = threading.Thread(target=b_removes_a)
         thread.start()
-        _wait_for_lock_waiter()
+        assert wait_for_lock_waiter()
         db.session.commit()
         thread.join(10)
         assert outcome == {"b": "refused"}
         db.session.expire_all()
         assert db.session.get(User, a.id).active
         assert not db.session.get(User, b.id).active
-    finally:
-        db.session.rollback()
-        db.session.remove()
-        # Leave the database exactly as it was found: no events, no users of this test.
-        with db.engine.begin() as conn:
-            seq = start.seq if start else 0
-            conn.execute(sa.delete(AuditEvent.__table__).where(AuditEvent.seq > seq))
-            if start:
-                conn.execute(
-                    sa.update(head).where(head.c.id == 1).values(seq=seq, last_hash=start.last_hash)
-                )
-            else:
-                conn.execute(sa.delete(head))
-            conn.execute(sa.delete(User.__table__).where(User.id.in_(ids)))
-
-
-def _wait_for_lock_waiter(timeout: float = 5.0) -> None:
-    """Block until another connection is waiting for a row lock (bounded)."""
-    deadline = datetime.now(UTC) + timedelta(seconds=timeout)
-    with db.engine.connect() as conn:
-        while datetime.now(UTC) < deadline:
-            waiting = conn.execute(
-                sa.text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            ).scalar()
-            if waiting:
-                return
-            conn.rollback()
-            threading.Event().wait(0.01)
 
 
 # Reset password -------------------------------------------------------------------
