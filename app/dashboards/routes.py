@@ -23,6 +23,7 @@ from app.models import Vendor
 from app.security.access import blueprint_policy, signed_in
 from app.security.scoping import scoped, tenant_vendor_id, vendor_or_404
 from app.validation import month_from_text
+from app.vendors.services import contracts_in_force
 
 bp = Blueprint("dashboards", __name__, url_prefix="/dashboards")
 blueprint_policy(bp, signed_in())
@@ -93,12 +94,13 @@ def index():
         scoped(sa.select(Vendor), Vendor, current_user).order_by(Vendor.code)
     ).all()
     counted = queries.all_vendors(db.session.connection(), month)
+    contracts = contracts_in_force([v.id for v in vendors], month)  # one query for all
     rows = []
     for vendor in vendors:
         figures = counted.get(vendor.id, queries.Figures())
         if not vendor.active and not figures.n:
             continue
-        targets = services.targets_for(vendor, month)
+        targets = services.targets_of(contracts.get(vendor.id))
         accuracy = figures.share("overall_accuracy")
         critical = figures.share("critical_error_rate")
         rows.append(

@@ -7,19 +7,23 @@ from datetime import date
 
 from app.extensions import db
 from app.metrics import queries
-from app.models import Vendor
+from app.models import Vendor, VendorContract
 
 TREND_MONTHS = 6
 
 
-def targets_for(vendor: Vendor, month: date) -> queries.Targets:
-    """The targets of the contract version in force in `month` (none: no contract)."""
-    contract = vendor.contract_for(month)
+def targets_of(contract: VendorContract | None) -> queries.Targets:
+    """The targets of a contract version (none: no contract)."""
     if contract is None:
         return queries.Targets(None, None, None)
     return queries.Targets(
         contract.effective_month, contract.accuracy_target, contract.critical_error_cap
     )
+
+
+def targets_for(vendor: Vendor, month: date) -> queries.Targets:
+    """The targets of the contract version in force in `month`."""
+    return targets_of(vendor.contract_for(month))
 
 
 def vendor_metrics(vendor: Vendor, month: date) -> dict:
