@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 export FLASK_APP := wsgi
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench lock clean
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,18 @@ format: $(BIN)/activate
 
 bench: $(BIN)/activate
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Recompile the hashed lock files from requirements.in and requirements-dev.in. Existing pins
+# are kept unless a change forces them; move one with LOCK_ARGS="--upgrade-package NAME".
+PIP_TOOLS_VERSION := 7.6.2
+LOCK_FLAGS := --quiet --generate-hashes --strip-extras --allow-unsafe \
+	--no-emit-index-url --no-emit-find-links --no-emit-trusted-host
+lock: | $(BIN)/activate
+	$(BIN)/pip install --quiet pip-tools==$(PIP_TOOLS_VERSION)
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile $(LOCK_FLAGS) $(LOCK_ARGS) \
+		--output-file requirements.txt requirements.in
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile $(LOCK_FLAGS) $(LOCK_ARGS) \
+		--output-file requirements-dev.txt requirements.in requirements-dev.in
 
 clean:
 	rm -rf $(VENV) .pytest_cache

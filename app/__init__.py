@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 
 from flask import Flask, has_request_context, request
@@ -88,50 +89,36 @@ def register_security(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
 
-def register_blueprints(app: Flask) -> None:
-    from app.web import BoundedIntConverter
+# Every page area, in the order its blueprint is registered (the API comes separately:
+# it is a flask-smorest blueprint that also builds the OpenAPI document).
+PAGE_BLUEPRINTS = (
+    "app.main.routes",
+    "app.auth.routes",
+    "app.vendors.routes",
+    "app.users.routes",
+    "app.labels.routes",
+    "app.tokens.routes",
+    "app.audit.routes",
+    "app.decisions.routes",
+    "app.sampling.routes",
+    "app.jobs.routes",
+    "app.inspections.routes",
+    "app.dashboards.routes",
+    "app.scorecards.routes",
+)
 
-    app.url_map.converters["int"] = BoundedIntConverter  # before any rule is added
+
+def register_blueprints(app: Flask) -> None:
     from app.api import bp as api_bp
     from app.api import init_app as init_api
-    from app.auth.routes import bp as auth_bp
     from app.extensions import csrf
-    from app.main.routes import bp as main_bp
-    from app.vendors.routes import bp as vendors_bp
+    from app.web import BoundedIntConverter
 
-    for bp in (main_bp, auth_bp, vendors_bp):
-        app.register_blueprint(bp)
+    app.url_map.converters["id"] = BoundedIntConverter  # before any rule is added
+    for module in PAGE_BLUEPRINTS:
+        app.register_blueprint(importlib.import_module(module).bp)
     init_api(app)  # registers api_bp and builds its OpenAPI document
-    _register_area_blueprints(app)
     csrf.exempt(api_bp)  # the API authenticates by bearer token, never by cookie
-
-
-def _register_area_blueprints(app: Flask) -> None:
-    from app.audit.routes import bp as audit_bp
-    from app.dashboards.routes import bp as dashboards_bp
-    from app.decisions import upload as _decisions_upload  # noqa: F401  (import views on bp)
-    from app.decisions.routes import bp as decisions_bp
-    from app.inspections.routes import bp as inspections_bp
-    from app.jobs.routes import bp as jobs_bp
-    from app.labels.routes import bp as labels_bp
-    from app.sampling.routes import bp as sampling_bp
-    from app.scorecards.routes import bp as scorecards_bp
-    from app.tokens.routes import bp as tokens_bp
-    from app.users.routes import bp as users_bp
-
-    for bp in (
-        users_bp,
-        labels_bp,
-        tokens_bp,
-        audit_bp,
-        decisions_bp,
-        sampling_bp,
-        jobs_bp,
-        inspections_bp,
-        dashboards_bp,
-    ):
-        app.register_blueprint(bp)
-    app.register_blueprint(scorecards_bp)
 
 
 def register_errors(app: Flask) -> None:

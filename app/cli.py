@@ -169,7 +169,7 @@ def samples_verify(sample_id):
     """Re-derive a sample's draw from its seed and the population as it stood when it
     was drawn; exit 0 when seed, digests and items match, 1 naming what differs."""
     from app.models import Sample
-    from app.sampling.services import verify_sample
+    from app.sampling.services.verification import verify_sample
 
     sample = db.session.get(Sample, sample_id)
     if sample is None:

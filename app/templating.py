@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 from flask import Flask, request, url_for
 from flask_login import current_user
 
+from app import months
 from app.models.enums import POLICY_AREA_NAMES, ROLE_NAMES
-from app.security.roles import QA_ROLES, ROLE_ADMIN, VENDOR_ROLES
+from app.security.access import can_open
+from app.security.predicates import TEMPLATE_PREDICATES, can_inspect, can_see_all_vendors
+from app.security.scoping import display_person
 from app.validation import zone_or_utc
 
 
@@ -20,10 +23,6 @@ def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return f"{local.strftime(fmt)} {local.tzname()}"
 
 
-def month_label(value: date | None) -> str:
-    return value.strftime("%Y-%m") if value else "—"
-
-
 def percent(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value * 100:.{digits}f}%"
 
@@ -32,27 +31,26 @@ def nav_items() -> list[tuple[str, str, str]]:
     """(endpoint, label, icon) of the sections the signed-in user may open."""
     if not current_user.is_authenticated:
         return []
-    role = current_user.role
-    items = [("main.home", "Home", "house")]
-    if role in VENDOR_ROLES:
-        items.append(("vendors.index", "My vendor", "building"))
-    else:
-        items.append(("vendors.index", "Vendors", "building"))
-    items.append(("dashboards.index", "Dashboard", "graph-up"))
-    items.append(("decisions.index", "Decisions", "list-check"))
-    items.append(("sampling.index", "Samples", "shuffle"))
-    items.append(("inspections.index", "Inspections", "clipboard-check"))
-    items.append(("scorecards.index", "Scorecards", "ui-checks"))
-    if role in QA_ROLES:
+    user = current_user
+    vendors = "Vendors" if can_see_all_vendors(user) else "My vendor"
+    items = [
+        ("main.home", "Home", "house"),
+        ("vendors.index", vendors, "building"),
+        ("dashboards.index", "Dashboard", "graph-up"),
+        ("decisions.index", "Decisions", "list-check"),
+        ("sampling.index", "Samples", "shuffle"),
+        ("inspections.index", "Inspections", "clipboard-check"),
+        ("scorecards.index", "Scorecards", "ui-checks"),
+    ]
+    if can_inspect(user):
         items.append(("sampling.queue", "My queue", "inbox"))
-    items.append(("labels.index", "Labels", "tags"))
-    if role == ROLE_ADMIN:
-        items += [
-            ("users.index", "Users", "people"),
-            ("tokens.index", "API tokens", "key"),
-            ("audit.index", "Audit log", "journal-check"),
-        ]
-    return items
+    items += [
+        ("labels.index", "Labels", "tags"),
+        ("users.index", "Users", "people"),
+        ("tokens.index", "API tokens", "key"),
+        ("audit.index", "Audit log", "journal-check"),
+    ]
+    return [item for item in items if can_open(user, item[0])]
 
 
 def url_with(**changes) -> str:
@@ -68,13 +66,19 @@ def url_with(**changes) -> str:
 
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["local_time"] = local_time
-    app.jinja_env.filters["month"] = month_label
+    app.jinja_env.filters["month"] = months.label
     app.jinja_env.filters["percent"] = percent
     app.jinja_env.globals.update(
         nav_items=nav_items,
         url_with=url_with,
         ROLE_NAMES=ROLE_NAMES,
         POLICY_AREA_NAMES=POLICY_AREA_NAMES,
-        QA_ROLES=QA_ROLES,
-        VENDOR_ROLES=VENDOR_ROLES,
+        person=person,
+        can_open=can_open,
+        **TEMPLATE_PREDICATES,
     )
+
+
+def person(user, *, email: bool = False) -> str:
+    """A QA person as the signed-in user may see them (a pseudonym for vendor users)."""
+    return display_person(current_user, user, email=email)

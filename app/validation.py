@@ -1,5 +1,5 @@
-"""Checks shared by services and forms: control characters, codes, time zones and
-holiday countries, and the field problems a service raises.
+"""Checks shared by services and forms: control characters, codes, numbers, time zones
+and holiday countries, and the field problems a service raises.
 
 These answer a question (is this a known time zone?); each caller words its own
 message, so that the pages keep saying what they always said.
@@ -7,8 +7,8 @@ message, so that the pages keep saying what they always said.
 
 from __future__ import annotations
 
+import math
 import re
-from datetime import date
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -43,23 +43,35 @@ def has_control_characters(text: str, allowed: str = "") -> bool:
     return any((ord(c) < 32 or ord(c) == 127) and c not in allowed for c in text)
 
 
-MONTH_PATTERN = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
-# Months before this year name nothing the portal holds (and a six-month look back
-# from year 1 would leave the calendar).
-FIRST_YEAR = 1970
-
-
-def month_from_text(text: str | None) -> date | None:
-    """The first day of a month written `YYYY-MM`, or None when the text is not one."""
-    match = MONTH_PATTERN.fullmatch((text or "").strip())
-    if match is None or int(match[1]) < FIRST_YEAR:
-        return None
-    return date(int(match[1]), int(match[2]), 1)
-
-
 def normalise_code(code: str | None) -> str:
     """A code (vendor, label) as stored: trimmed and upper-case."""
     return (code or "").strip().upper()
+
+
+def plain_text(value) -> bool:
+    """Text a database can store and compare: encodable, without control characters."""
+    if not isinstance(value, str) or has_control_characters(value):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+# Numbers ------------------------------------------------------------------------------
+
+
+def number(value) -> float | None:
+    """A finite number from user input (text or a number), or None when it is not one
+    (empty, a bool, infinite or NaN)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        return None
+    return result if math.isfinite(result) else None
 
 
 # Time zones ---------------------------------------------------------------------------

@@ -1,9 +1,12 @@
-"""Helpers shared by the page routes: paging, ids and choices from user input, and
-showing a service's validation errors on a form."""
+"""Helpers shared by the page routes: the one shape of a route that changes something
+(`run_service`), paging, ids and choices from user input, and showing a service's
+validation errors on a form."""
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import Callable, Container
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from flask import Request, current_app, flash, request
 from flask_wtf import FlaskForm
@@ -11,7 +14,7 @@ from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.routing import IntegerConverter
 from werkzeug.utils import cached_property
 
-from app.errors import DomainError
+from app.errors import Conflict, DomainError
 from app.extensions import db
 from app.validation import CONTROL_MESSAGE, TEXT_WHITESPACE, has_control_characters
 
@@ -22,10 +25,11 @@ MAX_PAGE = 1_000_000
 
 
 class BoundedIntConverter(IntegerConverter):
-    """`<int:...>` in URLs, limited to what an id column can hold: anything larger is
-    simply not found (404) instead of a database error."""
+    """`<id:...>` in URLs: a positive integer no larger than an id column can hold;
+    anything larger is simply not found (404) instead of a database error."""
 
     def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("min", 1)
         kwargs.setdefault("max", MAX_ID)
         super().__init__(url_map, *args, **kwargs)
 
@@ -100,3 +104,50 @@ class BaseForm(FlaskForm):
                 field.errors = [*field.errors, CONTROL_MESSAGE]
                 valid = False
         return valid
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class Outcome(Generic[T]):
+    """What `run_service` did: the service's result, or the domain error it raised."""
+
+    value: T | None = None
+    error: DomainError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def status(self) -> int:
+        """The status a page answers with when it shows the form again."""
+        if self.error is None:
+            return 200
+        return 409 if isinstance(self.error, Conflict) else 400
+
+
+def run_service(
+    call: Callable[[], T],
+    *,
+    form: FlaskForm | None = None,
+    aliases: dict[str, str] | None = None,
+    commit: bool = True,
+) -> Outcome[T]:
+    """Run a service call as one unit of work: commit when it succeeds; when it raises a
+    domain error, roll back (so nothing it did is kept) and show the error on `form`'s
+    fields (or flash it when there is no form). Every route that changes something goes
+    through here."""
+    try:
+        value = call()
+    except DomainError as err:
+        db.session.rollback()
+        if form is not None:
+            apply_errors(form, err, aliases)
+        else:
+            flash(err.message, "danger")
+        return Outcome(error=err)
+    if commit:
+        db.session.commit()
+    return Outcome(value=value)

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from app.decisions.ingest import FIELDS
+from app.decisions.intake import FIELDS
 from bench import ROOT, database_kinds, fresh_database, migrated_app, write_section
 
 SECTION = "Decision import"

@@ -147,7 +147,8 @@ def raw_read(url: str, vendor_id: int) -> tuple[float, int]:
 def run(kind: str, rows: int, size: int, repeat: int) -> dict:
     from app.extensions import db
     from app.models import Sample, Vendor
-    from app.sampling import services
+    from app.sampling.services.draws import draw_sample
+    from app.sampling.services.verification import verify_sample
 
     with fresh_database(kind) as url:
         app = migrated_app(url)
@@ -169,7 +170,7 @@ def run(kind: str, rows: int, size: int, repeat: int) -> dict:
             for attempt in range(repeat + 1):
                 vendor = db.session.get(Vendor, vendor_id)
                 started = time.perf_counter()
-                sample = services.draw_sample(
+                sample = draw_sample(
                     vendor=vendor, period_start=PERIOD[0], period_end=PERIOD[1], size=size
                 )
                 db.session.commit()
@@ -182,7 +183,7 @@ def run(kind: str, rows: int, size: int, repeat: int) -> dict:
                 db.session.remove()
 
             started = time.perf_counter()
-            verified = services.verify_sample(db.session.get(Sample, sample_id))
+            verified = verify_sample(db.session.get(Sample, sample_id))
             verify_seconds = time.perf_counter() - started
             assert verified.ok, [c for c in verified.checks if not c.ok]
             db.session.remove()

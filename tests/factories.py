@@ -8,9 +8,21 @@ import factory
 from factory.alchemy import SQLAlchemyModelFactory
 
 from app.extensions import db
-from app.models import Decision, DecisionLabel, Label, User, Vendor, VendorContract
+from app.models import (
+    Decision,
+    DecisionLabel,
+    Inspection,
+    Label,
+    Sample,
+    SampleItem,
+    SamplingPlan,
+    User,
+    Vendor,
+    VendorContract,
+)
 from app.security.passwords import hash_password
-from tests.conftest import TEST_PASSWORD
+
+TEST_PASSWORD = "correct horse battery staple"  # every factory-made user's password
 
 _HASHES: dict[str, str] = {}
 
@@ -107,6 +119,63 @@ class DecisionFactory(BaseFactory):
             obj.decision_labels.append(DecisionLabel(position=position, label=label))
         if create and extracted:
             db.session.flush()
+
+
+# Samples and inspections as stored rows. A draw is made by app.sampling.services and an
+# inspection as QA makes it by tests.builders.inspections.inspect; these are for tests
+# that only need such rows to exist (vendor users see closed samples, a sampled decision
+# keeps what QA judged, ...).
+
+
+class SamplingPlanFactory(BaseFactory):
+    class Meta:
+        model = SamplingPlan
+
+    name = factory.Sequence(lambda n: f"Plan {n}")
+    vendor = factory.SubFactory(VendorFactory)
+    size = 10
+
+
+class SampleFactory(BaseFactory):
+    """A sample's row (no items: add them with SampleItemFactory)."""
+
+    class Meta:
+        model = Sample
+
+    vendor = factory.SubFactory(VendorFactory)
+    purpose = "contract"
+    state = "open"
+    period_start = date(2026, 3, 1)
+    period_end = date(2026, 3, 31)
+    strata = factory.LazyFunction(lambda: ["policy_area", "decision"])
+    requested_size = None
+    seed = "test"
+    method_version = "hmac-sha256-v1"
+    population = 1
+
+
+class SampleItemFactory(BaseFactory):
+    """An item of a sample; its stratum is its decision's policy area and decision."""
+
+    class Meta:
+        model = SampleItem
+
+    sample = factory.SubFactory(SampleFactory)
+    decision = factory.SubFactory(DecisionFactory, vendor=factory.SelfAttribute("..sample.vendor"))
+    stratum = factory.LazyAttribute(lambda o: f"{o.decision.policy_area}|{o.decision.decision}")
+    rank = 1
+
+
+class InspectionFactory(BaseFactory):
+    """An inspection's row (a draft unless told otherwise), in the month of its decision."""
+
+    class Meta:
+        model = Inspection
+
+    decision = factory.SubFactory(DecisionFactory)
+    vendor_id = factory.LazyAttribute(lambda o: o.decision.vendor_id)
+    inspector = factory.SubFactory(UserFactory, role="qa_inspector")
+    month = factory.LazyAttribute(lambda o: o.decision.decided_at.date().replace(day=1))
 
 
 # Scorecards: built through the services, so a template is exactly what a QA lead's

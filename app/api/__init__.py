@@ -14,13 +14,11 @@ bp = PortalBlueprint("api", __name__, url_prefix="/api/v1", description="Vendor 
 
 
 class PortalApi(Api):
-    """flask-smorest without its own error handlers: the portal answers every error
-    itself, in the {"error": {"code", "message", "details"}} shape (app/errors.py)."""
+    """flask-smorest documenting errors in the portal's shape. Its own error handlers
+    are replaced by the portal's (app/errors.py registers them after this), which
+    answer every error as {"error": {"code", "message", "details"}}."""
 
     from app.api.schemas import ErrorSchema as ERROR_SCHEMA
-
-    def _register_error_handlers(self):
-        return None
 
 
 def init_app(app: Flask) -> PortalApi:
@@ -45,6 +43,12 @@ def init_app(app: Flask) -> PortalApi:
         spec_kwargs={
             "servers": [{"url": "/"}],
         },
+    )
+    from app.web import MAX_ID, BoundedIntConverter
+
+    api.register_converter(
+        BoundedIntConverter,
+        lambda _converter: {"type": "integer", "minimum": 1, "maximum": MAX_ID},
     )
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "An API token"}

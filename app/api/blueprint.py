@@ -43,10 +43,9 @@ class PortalBlueprint(Blueprint):
         if location != "json":
             return decorate
 
+        documented = self.alt_response(UNSUPPORTED_MEDIA_TYPE, response="UNSUPPORTED_MEDIA_TYPE")
+
         def decorator(func):
-            view = decorate(func)
-            responses = view._apidoc.setdefault("arguments", {}).setdefault("responses", {})
-            responses[UNSUPPORTED_MEDIA_TYPE] = "UNSUPPORTED_MEDIA_TYPE"
-            return view
+            return documented(decorate(func))
 
         return decorator

@@ -1,5 +1,5 @@
 """`POST /api/v1/decisions`: bulk upsert of moderation decisions by `external_id`
-(DESIGN §8, §11), through the one ingestion path (app/decisions/ingest.py).
+(DESIGN §8, §11), through the one ingestion path (app/decisions/intake/).
 
 All or nothing: any bad row answers 422 listing the bad rows (`index`, `field`,
 `message`; capped, with `total_errors`) and stores nothing. Re-sending identical
@@ -9,8 +9,6 @@ through the CSV import).
 
 from __future__ import annotations
 
-import json
-
 from flask import jsonify, request
 from flask_login import current_user
 from marshmallow import Schema, fields
@@ -18,9 +16,10 @@ from marshmallow import Schema, fields
 from app.api import bp
 from app.api.routes import document_errors
 from app.api.schemas import DecisionSchema
-from app.decisions.ingest import MAX_API_ROWS, ImportRejected
+from app.decisions.intake import MAX_API_ROWS, ImportRejected
+from app.decisions.intake.validation import decode_json
 from app.decisions.services import import_api_rows
-from app.errors import ValidationFailed, error_body
+from app.errors import error_body
 from app.extensions import db
 from app.security.access import access, api
 from app.security.roles import ROLE_ADMIN, ROLE_INTEGRATION, ROLE_QA_LEAD, SCOPE_DECISIONS_WRITE
@@ -35,13 +34,6 @@ class ImportCountsSchema(Schema):
         required=True, metadata={"description": "Rows identical to the stored decision"}
     )
 
-
-def _no_constant(name: str):
-    raise ValueError(f"{name} is not JSON")
-
-
-# Strict JSON: NaN and Infinity are not JSON, and the database would refuse them.
-_decode = json.JSONDecoder(parse_constant=_no_constant).decode
 
 _BODY = {
     "required": True,
@@ -80,23 +72,14 @@ def import_decisions():
             "Send the request body as JSON, with the header Content-Type: application/json.",
         )
     try:
-        payload = _decode(request.get_data(cache=False).decode("utf-8"))
+        payload = decode_json(request.get_data(cache=False).decode("utf-8"))
     except (ValueError, RecursionError):
         return _error(400, "bad_request", "The body is not valid JSON.")
-    if isinstance(payload, dict) and set(payload) == {"decisions"}:
-        payload = payload["decisions"]
-    if not isinstance(payload, list):
-        return _error(
-            400, "bad_request", 'Send a JSON array of decisions (or {"decisions": [...]}).'
-        )
     try:
         result = import_api_rows(payload, actor=current_user._get_current_object())
     except ImportRejected as err:
-        db.session.rollback()
+        # The import undid its own writes; the answer also counts every problem.
         return _error(422, "invalid", err.message, err.errors, total_errors=err.total_errors)
-    except ValidationFailed:
-        db.session.rollback()
-        raise
     db.session.commit()
     return result.counts()
 

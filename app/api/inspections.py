@@ -10,23 +10,22 @@ as pseudonyms, and only the history from finalisation on.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask_login import current_user
 from marshmallow import Schema, fields, validate
 
 from app.api import bp
-from app.api.decisions_read import Month
 from app.api.pagination import Keyset, PageArgsSchema, page_body, page_of, paginate
 from app.api.reference import visible_vendor
 from app.api.routes import document_errors
+from app.api.schemas import Month
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.extensions import db
-from app.inspections import services
-from app.inspections.views import person, visible_history, visible_inspections
-from app.models import Decision, Inspection, User
+from app.inspections import queries, services
+from app.models import Inspection
 from app.models.enums import INSPECTION_STATUSES, SAMPLE_PURPOSES
 from app.security.access import access, api
 from app.security.roles import ROLE_QA_INSPECTOR, ROLE_QA_LEAD, SCOPE_INSPECTIONS_WRITE, SCOPE_READ
+from app.security.scoping import display_person, visible_history
 from app.validation import has_control_characters
 
 INSPECTION_ORDER = Keyset("inspections", (Inspection.id,))
@@ -123,7 +122,10 @@ class InspectionArgsSchema(PageArgsSchema):
     month = Month(metadata={"description": "YYYY-MM: decisions made in that month (UTC)"})
     status = fields.String(validate=validate.OneOf(INSPECTION_STATUSES))
     purpose = fields.String(validate=validate.OneOf(SAMPLE_PURPOSES))
-    inspector = fields.Email(validate=validate.Length(max=254))
+    inspector = fields.Email(
+        validate=validate.Length(max=254),
+        metadata={"description": "The inspector's email; ignored for vendor users"},
+    )
 
 
 def _summary(inspection: Inspection) -> dict:
@@ -143,7 +145,7 @@ def _summary(inspection: Inspection) -> dict:
         "status": inspection.status,
         "template": inspection.scorecard_version_id,
         "version": inspection.version,
-        "inspector": person(inspection.inspector, email=True),
+        "inspector": display_person(current_user, inspection.inspector, email=True),
         "rubric_score": inspection.rubric_score,
         "correct": inspection.correct,
         "created_at": inspection.created_at,
@@ -157,19 +159,19 @@ def inspection_body(inspection: Inspection) -> dict:
             "version": h.version,
             "source": h.source,
             "changed_at": h.changed_at,
-            "changed_by": person(h.changed_by, email=True) if h.changed_by else None,
+            "changed_by": (
+                display_person(current_user, h.changed_by, email=True) if h.changed_by else None
+            ),
             "reason": h.reason,
             "snapshot": h.snapshot,
         }
-        for h in visible_history(inspection)
+        for h in visible_history(current_user, inspection)
     ]
     return {**_summary(inspection), "history": history}
 
 
 def _visible_or_404(inspection_id: int) -> Inspection:
-    inspection = db.session.scalar(
-        visible_inspections(sa.select(Inspection).where(Inspection.id == inspection_id))
-    )
+    inspection = queries.get(inspection_id, current_user)
     if inspection is None:
         raise NotFound(f"No inspection #{inspection_id}.")
     return inspection
@@ -193,9 +195,7 @@ def create_inspection(args):
     finalises at once."""
     decision = None
     if not has_control_characters(args["decision"]):
-        decision = db.session.scalar(
-            sa.select(Decision).where(Decision.external_id == args["decision"])
-        )
+        decision = queries.decision_named(args["decision"])
     if decision is None:
         raise ValidationFailed(
             f"No decision has the external_id {args['decision']!r}.",
@@ -212,7 +212,7 @@ def create_inspection(args):
     return inspection_body(inspection)
 
 
-@bp.route("/inspections/<int:inspection_id>", methods=["PATCH"])
+@bp.route("/inspections/<id:inspection_id>", methods=["PATCH"])
 @access(WRITE)
 @bp.arguments(InspectionPatchSchema)
 @bp.response(200, InspectionSchema)
@@ -249,7 +249,7 @@ def update_inspection(args, inspection_id: int):
     return inspection_body(inspection)
 
 
-@bp.route("/inspections/<int:inspection_id>", methods=["GET"])
+@bp.route("/inspections/<id:inspection_id>", methods=["GET"])
 @access(api(SCOPE_READ))
 @bp.response(200, InspectionSchema)
 @document_errors((404, "No such inspection, or not one the caller may see"))
@@ -265,18 +265,13 @@ def get_inspection(inspection_id: int):
 @document_errors((404, "The vendor filter names a vendor the caller may not see"))
 def list_inspections(args):
     """Inspections by id, without their history, with filters."""
-    stmt = visible_inspections(sa.select(Inspection, Inspection.id))
-    if args.get("vendor"):
-        stmt = stmt.where(Inspection.vendor_id == visible_vendor(args["vendor"]).id)
-    if args.get("month"):
-        stmt = stmt.where(Inspection.month == args["month"])
-    if args.get("status"):
-        stmt = stmt.where(Inspection.status == args["status"])
-    if args.get("purpose"):
-        stmt = stmt.where(Inspection.purpose == args["purpose"])
-    if args.get("inspector"):
-        stmt = stmt.join(User, User.id == Inspection.inspector_id).where(
-            User.email == args["inspector"].lower()
-        )
+    f = queries.Filters(
+        vendor=visible_vendor(args["vendor"]) if args.get("vendor") else None,
+        month=args.get("month"),
+        status=args.get("status", ""),
+        purpose=args.get("purpose", ""),
+        inspector_email=args.get("inspector", ""),
+    )
+    stmt = queries.filtered(f, current_user).add_columns(Inspection.id)
     page = paginate(stmt, INSPECTION_ORDER, limit=args["limit"], cursor=args.get("cursor"))
     return page_body([_summary(row[0]) for row in page.rows], page)

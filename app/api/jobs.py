@@ -17,7 +17,8 @@ from app.api.routes import document_errors
 from app.api.schemas import ErrorDetailSchema
 from app.decisions import import_files
 from app.jobs import enqueue
-from app.jobs.services import job_status, visible_job_or_404
+from app.jobs.queries import job_status
+from app.models import Job
 from app.security.access import access, api
 from app.security.roles import (
     ROLE_ADMIN,
@@ -26,6 +27,7 @@ from app.security.roles import (
     SCOPE_DECISIONS_WRITE,
     SCOPE_READ,
 )
+from app.security.scoping import get_or_404
 
 IMPORT_ENDPOINTS = {"api.create_decision_import"}
 
@@ -107,7 +109,7 @@ def create_decision_import(files):
     return {"job": job.id, "state": job.state, "url": url}, 202, {"Location": url}
 
 
-@bp.route("/jobs/<int:job_id>", methods=["GET"])
+@bp.route("/jobs/<id:job_id>", methods=["GET"])
 @access(api(SCOPE_READ))
 @bp.response(200, JobSchema)
 @document_errors((404, "No such job, or not one this token's user may see"))
@@ -115,7 +117,7 @@ def get_job(job_id: int):
     """A background job: its state, progress, and at the end its result or row errors.
 
     Visible to the user who started it, admins and QA leads."""
-    job = visible_job_or_404(job_id, current_user)
+    job = get_or_404(Job, job_id, current_user)
     status = job_status(job)
     return {
         "id": job.id,

@@ -7,10 +7,10 @@ from __future__ import annotations
 from marshmallow import Schema, fields
 
 from app.api import bp
-from app.api.decisions_read import Month
 from app.api.reference import visible_vendor
 from app.api.routes import document_errors
-from app.dashboards.services import vendor_metrics
+from app.api.schemas import Month
+from app.dashboards.queries import vendor_metrics
 from app.errors import ValidationFailed
 from app.metrics.definitions import TARGET_STATUSES
 from app.metrics.queries import BREAKDOWNS, SHARES

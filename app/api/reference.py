@@ -20,7 +20,7 @@ from app.models import Label, Vendor
 from app.models.enums import POLICY_AREAS
 from app.security.access import access, api
 from app.security.roles import SCOPE_READ
-from app.security.scoping import scoped, vendor_or_404
+from app.security.scoping import vendor_or_404, visible
 
 VENDOR_ORDER = Keyset("vendors", (Vendor.code, Vendor.id))
 LABEL_ORDER = Keyset("labels", (Label.code, Label.id))
@@ -55,8 +55,8 @@ def visible_vendor(code: str) -> Vendor:
 @document_errors()
 def list_vendors(args):
     """Vendors by code; a vendor user sees only its own."""
-    stmt = scoped(
-        sa.select(Vendor.id, Vendor.code, Vendor.name, Vendor.active), Vendor, current_user
+    stmt = visible(
+        sa.select(Vendor.id, Vendor.code, Vendor.name, Vendor.active), current_user, Vendor
     )
     if args.get("active") is not None:
         stmt = stmt.where(Vendor.active == args["active"])

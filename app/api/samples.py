@@ -8,7 +8,6 @@ or another vendor's, answers 404 as if it did not exist).
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask_login import current_user
 from marshmallow import Schema, fields, validate
 
@@ -18,12 +17,15 @@ from app.api.reference import visible_vendor
 from app.api.routes import document_errors
 from app.errors import NotFound, ValidationFailed
 from app.extensions import db
-from app.models import Decision, Sample, SampleItem, User, Vendor
+from app.models import Sample
 from app.models.enums import SAMPLE_PURPOSES, SAMPLE_STATES
-from app.sampling import services
+from app.sampling import queries
+from app.sampling.services import checks
+from app.sampling.services.checks import inspectors_by_email
+from app.sampling.services.draws import draw_sample
 from app.security.access import access, api
 from app.security.roles import ROLE_QA_LEAD, SCOPE_READ, SCOPE_SAMPLES_WRITE
-from app.security.scoping import scoped
+from app.security.scoping import display_person
 
 SAMPLE_ORDER = Keyset("samples", (Sample.id,))
 
@@ -42,38 +44,38 @@ class SampleRequestSchema(Schema):
     )
     size = fields.Integer(
         allow_none=True,
-        validate=validate.Range(min=1, max=services.MAX_SIZE),
+        validate=validate.Range(min=1, max=checks.MAX_SIZE),
         metadata={"description": "Items to draw (or give `margin`)"},
     )
     margin = fields.Float(
         allow_none=True,
-        validate=validate.Range(min=services.MIN_MARGIN, max=services.MAX_MARGIN),
+        validate=validate.Range(min=checks.MIN_MARGIN, max=checks.MAX_MARGIN),
         metadata={"description": "Margin of error as a share, e.g. 0.05 (or give `size`)"},
     )
     confidence = fields.Float(
         allow_none=True,
-        validate=validate.Range(min=services.MIN_CONFIDENCE, max=services.MAX_CONFIDENCE),
+        validate=validate.Range(min=checks.MIN_CONFIDENCE, max=checks.MAX_CONFIDENCE),
         metadata={"description": "Confidence level for `margin` (default 0.95)"},
     )
     seed = fields.String(
         allow_none=True,
-        validate=validate.Length(min=1, max=services.MAX_SEED_LENGTH),
+        validate=validate.Length(min=1, max=checks.MAX_SEED_LENGTH),
         metadata={"description": "Omit: the server generates one and reveals it"},
     )
     strata = fields.List(
-        fields.String(validate=validate.OneOf(services.STRATUM_FIELDS)),
-        validate=validate.Length(max=len(services.STRATUM_FIELDS)),
+        fields.String(validate=validate.OneOf(checks.STRATUM_FIELDS)),
+        validate=validate.Length(max=len(checks.STRATUM_FIELDS)),
         metadata={"description": 'Decision fields; default ["policy_area", "decision"]'},
     )
     purpose = fields.String(load_default="contract", validate=validate.OneOf(SAMPLE_PURPOSES))
     inspectors = fields.List(
         fields.Email(validate=validate.Length(max=254)),
-        validate=validate.Length(max=services.MAX_INSPECTORS),
+        validate=validate.Length(max=checks.MAX_INSPECTORS),
         metadata={"description": "QA people's emails; items are dealt to them round-robin"},
     )
     risk_weights = fields.Dict(
         keys=fields.String(validate=validate.Length(min=1, max=255)),
-        values=fields.Float(validate=validate.Range(min=0, max=services.MAX_WEIGHT)),
+        values=fields.Float(validate=validate.Range(min=0, max=checks.MAX_WEIGHT)),
         metadata={"description": "Targeted only: {stratum key: weight}, e.g. listing|reject"},
     )
 
@@ -141,19 +143,10 @@ class SampleArgsSchema(PageArgsSchema):
 def _inspectors(sample_ids: list[int]) -> dict[int, list[str]]:
     """Each sample's assignees in the order they first appear: emails, or for vendor
     users the stable pseudonyms they know QA people by (DESIGN §1)."""
-    first = sa.func.min(SampleItem.id).label("first_item")
-    rows = db.session.execute(
-        sa.select(SampleItem.sample_id, User.id, User.email, first)
-        .join(User, User.id == SampleItem.assignee_id)
-        .where(SampleItem.sample_id.in_(sample_ids))
-        .group_by(SampleItem.sample_id, User.id, User.email)
-        .order_by(SampleItem.sample_id, first)
-    )
-    pseudonyms = current_user.is_vendor_user
-    found: dict[int, list[str]] = {i: [] for i in sample_ids}
-    for sample_id, user_id, email, _ in rows:
-        found[sample_id].append(f"QA-{user_id}" if pseudonyms else email)
-    return found
+    return {
+        sample_id: [display_person(current_user, user, email=True) for user in users]
+        for sample_id, users in queries.assignees(sample_ids).items()
+    }
 
 
 def _summary(sample: Sample, inspectors: list[str]) -> dict:
@@ -184,20 +177,11 @@ def _summary(sample: Sample, inspectors: list[str]) -> dict:
 
 
 def sample_body(sample: Sample) -> dict:
-    items = db.session.scalars(
-        sa.select(Decision.external_id)
-        .join(SampleItem, SampleItem.decision_id == Decision.id)
-        .where(SampleItem.sample_id == sample.id)
-        .order_by(SampleItem.id)
-    ).all()
-    return {**_summary(sample, _inspectors([sample.id])[sample.id]), "items": items}
-
-
-def _visible(stmt: sa.Select) -> sa.Select:
-    stmt = scoped(stmt, Sample, current_user)
-    if current_user.is_vendor_user:
-        stmt = stmt.where(Sample.state == "closed")
-    return stmt
+    """A sample as the API shows it: its summary and its items' external ids."""
+    return {
+        **_summary(sample, _inspectors([sample.id])[sample.id]),
+        "items": queries.drawn_external_ids(sample),
+    }
 
 
 @bp.route("/samples", methods=["POST"])
@@ -211,18 +195,14 @@ def _visible(stmt: sa.Select) -> sa.Select:
 )
 def create_sample(args):
     """Draw a sample by the published method (DESIGN §4); the seed is revealed."""
-    vendor = None
-    if services.plain_text(args["vendor"]):
-        vendor = db.session.scalar(
-            sa.select(Vendor).where(Vendor.code == args["vendor"].strip().upper())
-        )
+    vendor = queries.vendor_by_code(args["vendor"], current_user)
     if vendor is None:
         raise ValidationFailed(
             f"No vendor has the code {args['vendor']!r}.",
             [{"field": "vendor", "message": f"No vendor has the code {args['vendor']!r}."}],
         )
-    inspectors = services.inspectors_by_email(args.get("inspectors") or [])
-    sample = services.draw_sample(
+    inspectors = inspectors_by_email(args.get("inspectors") or [])
+    sample = draw_sample(
         vendor=vendor,
         period_start=args["period_start"],
         period_end=args["period_end"],
@@ -240,13 +220,13 @@ def create_sample(args):
     return sample_body(sample)
 
 
-@bp.route("/samples/<int:sample_id>", methods=["GET"])
+@bp.route("/samples/<id:sample_id>", methods=["GET"])
 @access(api(SCOPE_READ))
 @bp.response(200, SampleSchema)
 @document_errors((404, "No such sample, or not one the caller may see"))
 def get_sample(sample_id: int):
     """One sample with its items; vendor users see only their own closed samples."""
-    sample = db.session.scalar(_visible(sa.select(Sample).where(Sample.id == sample_id)))
+    sample = queries.visible_sample(sample_id, current_user)
     if sample is None:
         raise NotFound(f"No sample #{sample_id}.")
     return sample_body(sample)
@@ -259,14 +239,12 @@ def get_sample(sample_id: int):
 @document_errors((404, "The vendor filter names a vendor the caller may not see"))
 def list_samples(args):
     """Samples by id (without their item lists), with filters."""
+    vendor = visible_vendor(args["vendor"]) if args.get("vendor") else None
+    stmt = queries.samples(
+        current_user, vendor=vendor, state=args.get("state"), purpose=args.get("purpose")
+    )
     # The id column is selected too: the cursor is made from it.
-    stmt = _visible(sa.select(Sample, Sample.id))
-    if args.get("vendor"):
-        stmt = stmt.where(Sample.vendor_id == visible_vendor(args["vendor"]).id)
-    if args.get("state"):
-        stmt = stmt.where(Sample.state == args["state"])
-    if args.get("purpose"):
-        stmt = stmt.where(Sample.purpose == args["purpose"])
+    stmt = stmt.add_columns(Sample.id)
     page = paginate(stmt, SAMPLE_ORDER, limit=args["limit"], cursor=args.get("cursor"))
     samples = [row[0] for row in page.rows]
     inspectors = _inspectors([s.id for s in samples])

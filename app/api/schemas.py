@@ -1,8 +1,21 @@
 """Marshmallow schemas shared by the API endpoints (DESIGN §11 field names)."""
 
+from datetime import date
+
 from marshmallow import Schema, ValidationError, fields, validate
 
+from app import months
 from app.models.enums import DECISIONS, POLICY_AREAS
+
+
+class Month(fields.String):
+    """A calendar month as `YYYY-MM`, loaded as the date of its first day."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> date:
+        month = months.from_text(super()._deserialize(value, attr, data, **kwargs))
+        if month is None:
+            raise ValidationError("Give a month as YYYY-MM, e.g. 2026-03.")
+        return month
 
 
 class ErrorDetailSchema(Schema):

@@ -9,21 +9,17 @@ admins only; to anyone else a draft answers 404, as if it did not exist.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask_login import current_user
 from marshmallow import Schema, fields, validate
-from sqlalchemy.orm import selectinload
 
 from app.api import bp
 from app.api.pagination import Keyset, PageArgsSchema, page_body, page_of, paginate
 from app.api.routes import document_errors
 from app.errors import NotFound
-from app.extensions import db
-from app.models import ScorecardSection, ScorecardTemplate, ScorecardVersion
+from app.models import ScorecardTemplate, ScorecardVersion
 from app.models.enums import POLICY_AREAS, TEMPLATE_VERSION_STATES
-from app.scorecards import services
+from app.scorecards import queries
 from app.security.access import access, api
-from app.security.predicates import can_see_scorecard_drafts
 from app.security.roles import SCOPE_READ
 
 TEMPLATE_ORDER = Keyset("scorecards", (ScorecardTemplate.id,))
@@ -84,10 +80,6 @@ class ScorecardArgsSchema(PageArgsSchema):
     policy_area = fields.String(validate=validate.OneOf(POLICY_AREAS))
 
 
-def _rubric_loaded():
-    return selectinload(ScorecardVersion.sections).selectinload(ScorecardSection.questions)
-
-
 def version_body(version: ScorecardVersion) -> dict:
     return {
         "id": version.id,
@@ -126,24 +118,10 @@ def _ref(template: ScorecardTemplate) -> dict:
 @document_errors()
 def list_scorecards(args):
     """Scorecard templates by id, each with its published version's rubric."""
-    stmt = sa.select(ScorecardTemplate, ScorecardTemplate.id)
-    if args.get("policy_area"):
-        stmt = stmt.where(ScorecardTemplate.policy_area == args["policy_area"])
+    stmt = queries.templates(args.get("policy_area", "")).add_columns(ScorecardTemplate.id)
     page = paginate(stmt, TEMPLATE_ORDER, limit=args["limit"], cursor=args.get("cursor"))
     templates = [row[0] for row in page.rows]
-    published = {}
-    if templates:
-        published = {
-            v.template_id: v
-            for v in db.session.scalars(
-                sa.select(ScorecardVersion)
-                .where(
-                    ScorecardVersion.template_id.in_([t.id for t in templates]),
-                    ScorecardVersion.state == services.PUBLISHED,
-                )
-                .options(_rubric_loaded())
-            )
-        }
+    published = queries.published_by_template([t.id for t in templates])
     items = [
         {
             **_ref(t),
@@ -155,19 +133,13 @@ def list_scorecards(args):
     return page_body(items, page)
 
 
-@bp.route("/scorecards/versions/<int:version_id>", methods=["GET"])
+@bp.route("/scorecards/versions/<id:version_id>", methods=["GET"])
 @access(api(SCOPE_READ))
 @bp.response(200, ScorecardVersionDetailSchema)
 @document_errors((404, "No such version, or a draft the caller may not see"))
 def get_scorecard_version(version_id: int):
     """One version of a rubric (published, superseded, or for QA and admins a draft)."""
-    version = db.session.scalar(
-        sa.select(ScorecardVersion)
-        .where(ScorecardVersion.id == version_id)
-        .options(_rubric_loaded(), selectinload(ScorecardVersion.template))
-    )
-    if version is None or (
-        version.state == services.DRAFT and not can_see_scorecard_drafts(current_user)
-    ):
+    version = queries.version(version_id, current_user)
+    if version is None:
         raise NotFound(f"No scorecard version #{version_id}.")
     return {**version_body(version), "template": _ref(version.template)}

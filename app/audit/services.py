@@ -29,6 +29,7 @@ _PENDING = "audit_pending"
 
 
 def canonical_json(value: Any) -> str:
+    """`value` as the one JSON text its hash is taken over (sorted keys, no spaces)."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -44,6 +45,7 @@ def _iso(moment: datetime) -> str:
 
 
 def rows_digest(rows: list[dict]) -> str | None:
+    """SHA-256 over an event's bulk row changes in order, or None when it has none."""
     if not rows:
         return None
     digest = hashlib.sha256()
@@ -54,6 +56,7 @@ def rows_digest(rows: list[dict]) -> str | None:
 
 
 def event_hash(fields: dict) -> str:
+    """SHA-256 over an event's hashed fields (see `hashed_fields`)."""
     return hashlib.sha256(canonical_json(fields).encode("utf-8")).hexdigest()
 
 
@@ -169,6 +172,27 @@ def record_change(
         actor=actor,
     )
     return True
+
+
+def record_creation(
+    session: Session,
+    action: str,
+    object_type: str,
+    obj: Any,
+    *,
+    summary: str,
+    actor: User | None = None,
+) -> None:
+    """Record that `obj` was created: its `audit_state()` is the event's `after`."""
+    record(
+        session,
+        action,
+        object_type,
+        obj.id,
+        after=obj.audit_state(),
+        summary=summary,
+        actor=actor,
+    )
 
 
 def _lock_head(session: Session) -> tuple[int, str]:

@@ -14,9 +14,9 @@ from flask_login import current_user, login_user, logout_user
 
 from app.auth import services
 from app.auth.forms import ChangePasswordForm, LoginForm
-from app.errors import ValidationFailed
 from app.extensions import db, limiter
 from app.security.access import PUBLIC, access, signed_in
+from app.web import run_service
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -34,6 +34,7 @@ def _login_email_key() -> str:
 @limiter.limit(_login_limit, methods=["POST"])
 @limiter.limit(_login_limit, methods=["POST"], key_func=_login_email_key)
 def login():
+    """Sign in with email and password; rate-limited per address and per email."""
     if current_user.is_authenticated:
         return redirect(url_for("main.home"))
     form = LoginForm()
@@ -59,6 +60,7 @@ def login():
 @bp.post("/logout")
 @access(signed_in())
 def logout():
+    """Sign out here and on every other browser."""
     services.sign_out_everywhere(current_user)
     db.session.commit()
     logout_user()
@@ -70,20 +72,15 @@ def logout():
 @bp.route("/password", methods=["GET", "POST"])
 @access(signed_in())
 def change_password():
+    """Change one's own password; other sessions are signed out."""
     form = ChangePasswordForm()
     if form.validate_on_submit():
         user = current_user._get_current_object()
-        try:
-            services.change_password(user, form.current.data, form.new_password.data)
-        except ValidationFailed as err:
-            db.session.rollback()
-            field = getattr(form, (err.details or {}).get("field", ""), None)
-            if field is not None:
-                field.errors = [*field.errors, err.message]
-            else:
-                flash(err.message, "danger")
-        else:
-            db.session.commit()
+        done = run_service(
+            lambda: services.change_password(user, form.current.data, form.new_password.data),
+            form=form,
+        )
+        if done.ok:
             # The token rotated: sign in again on this browser with the new one.
             session.clear()
             login_user(user)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import sqlalchemy as sa
 from flask import Flask, request
 
 from app.audit.services import record
@@ -12,13 +11,15 @@ from app.errors import ValidationFailed
 from app.extensions import db, login_manager
 from app.models import User
 from app.security.passwords import hash_password, password_problem, verify_password
-from app.security.roles import ROLE_INTEGRATION
+from app.security.predicates import can_sign_in
 from app.security.tokens import load_user_from_request
+from app.users.queries import user_by_email, user_by_session_token
 
 GENERIC_LOGIN_ERROR = "Email or password is not correct."
 
 
 def configure_login(app: Flask) -> None:
+    """Set up Flask-Login: cookie sessions for the pages, bearer tokens for the API."""
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to continue."
     login_manager.login_message_category = "info"
@@ -29,10 +30,8 @@ def configure_login(app: Flask) -> None:
         # API calls authenticate by bearer token only, never by cookie.
         if request.blueprint == "api":
             return None
-        user = db.session.scalar(sa.select(User).where(User.session_token == session_token))
-        if user is None or not user.active or user.role == ROLE_INTEGRATION:
-            return None
-        return user
+        user = user_by_session_token(session_token)
+        return user if can_sign_in(user) else None
 
     login_manager.request_loader(load_user_from_request)
 
@@ -70,9 +69,9 @@ def authenticate(email: str, password: str) -> User | None:
     """The active, page-capable user with these credentials, or None. Upgrades the hash
     when it was made with older parameters."""
     email = (email or "").strip().lower()
-    user = db.session.scalar(sa.select(User).where(User.email == email))
+    user = user_by_email(email)
     ok, new_hash = verify_password(user.password_hash if user else None, password or "")
-    if not ok or user is None or not user.active or user.role == ROLE_INTEGRATION:
+    if not ok or not can_sign_in(user):
         return None
     if new_hash:
         user.password_hash = new_hash
@@ -86,6 +85,7 @@ def sign_out_everywhere(user: User) -> None:
 
 
 def change_password(user: User, current: str, new: str) -> None:
+    """Set a new password after checking the current one; signs the user out everywhere."""
     ok, _ = verify_password(user.password_hash, current or "")
     if not ok:
         raise ValidationFailed("The current password is not correct.", {"field": "current"})

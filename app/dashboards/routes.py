@@ -2,28 +2,26 @@
 six-month trend, breakdowns, label confusion, moderators, targeted inspections) and
 the QA overview of every vendor for a month.
 
-The numbers are the metrics API's (app.dashboards.services); every number links to
+The numbers are the metrics API's (app.dashboards.queries); every number links to
 the inspections behind it. Vendor users see their own vendor only.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 
-import sqlalchemy as sa
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from app import months
 from app.charts import BarRow, TrendPoint, bar_chart, trend_chart
-from app.dashboards import services
-from app.extensions import db
-from app.metrics import queries
-from app.metrics.definitions import Share, cap_status, floor_status
+from app.dashboards import queries
+from app.metrics.definitions import Share, floor_status
+from app.metrics.queries import SHARE_NAMES, SHARES, Targets
 from app.models import Vendor
 from app.security.access import blueprint_policy, signed_in
-from app.security.scoping import scoped, tenant_vendor_id, vendor_or_404
-from app.validation import month_from_text
-from app.vendors.services import contracts_in_force
+from app.security.predicates import can_see_all_vendors
+from app.security.scoping import vendor_or_404
 
 bp = Blueprint("dashboards", __name__, url_prefix="/dashboards")
 blueprint_policy(bp, signed_in())
@@ -43,33 +41,27 @@ SHARE_OUTCOMES = {
     "false_positive_rate": "false_positive",
     "critical_error_rate": "critical",
 }
+MONTH_CHOICES = 18
 
 
 def _value(share: dict) -> float:
     return -1.0 if share["value"] is None else share["value"]
 
 
-def _month_arg(default: date) -> date:
-    """The `month` argument (YYYY-MM), or `default`; a bad value shows the default."""
-    return month_from_text(request.args.get("month")) or default
-
-
-def last_month(today: date | None = None) -> date:
-    """The latest closed month: the one a business review looks at."""
-    today = today or datetime.now(UTC).date()
-    first = today.replace(day=1)
-    return date(first.year - (first.month == 1), (first.month - 2) % 12 + 1, 1)
+def _month_arg() -> date:
+    """The `month` argument (YYYY-MM); without one, or a bad one, the latest closed month."""
+    return months.from_text(request.args.get("month")) or months.last_closed()
 
 
 def _month_choices(chosen: date) -> list[date]:
-    latest = max(last_month(), chosen)
-    return list(reversed(services.months_back(latest, 18)))
+    """The months the month menu offers, newest first."""
+    return months.back(max(months.last_closed(), chosen), MONTH_CHOICES)[::-1]
 
 
 def inspections_link(vendor: Vendor, month: date, **filters) -> str:
     """The inspections list behind a number."""
-    args = {"month": month.strftime("%Y-%m"), "status": "final", "purpose": "contract"}
-    if not current_user.is_vendor_user:
+    args = {"month": f"{month:%Y-%m}", "status": "final", "purpose": "contract"}
+    if can_see_all_vendors(current_user):
         args["vendor"] = vendor.code
     args.update({k: v for k, v in filters.items() if v is not None})
     return url_for("inspections.index", **args)
@@ -78,49 +70,25 @@ def inspections_link(vendor: Vendor, month: date, **filters) -> str:
 @bp.get("/")
 def index():
     """QA: every vendor's month side by side. Vendor users go to their own dashboard."""
-    own = tenant_vendor_id(current_user)
-    if own is not None:
-        vendor = db.session.get(Vendor, own)
+    if not can_see_all_vendors(current_user):
+        vendor = current_user.vendor
         if vendor is None:
             abort(404)
-        month = month_from_text(request.args.get("month"))
+        month = months.from_text(request.args.get("month"))
         return redirect(
             url_for(
                 "dashboards.vendor", code=vendor.code, month=f"{month:%Y-%m}" if month else None
             )
         )
-    month = _month_arg(last_month())
-    vendors = db.session.scalars(
-        scoped(sa.select(Vendor), Vendor, current_user).order_by(Vendor.code)
-    ).all()
-    counted = queries.all_vendors(db.session.connection(), month)
-    contracts = contracts_in_force([v.id for v in vendors], month)  # one query for all
-    rows = []
-    for vendor in vendors:
-        figures = counted.get(vendor.id, queries.Figures())
-        if not vendor.active and not figures.n:
-            continue
-        targets = services.targets_of(contracts.get(vendor.id))
-        accuracy = figures.share("overall_accuracy")
-        critical = figures.share("critical_error_rate")
-        rows.append(
-            {
-                "vendor": vendor,
-                "figures": figures,
-                "accuracy": accuracy.as_dict(),
-                "critical": critical.as_dict(),
-                "targets": targets,
-                "accuracy_status": floor_status(accuracy, targets.accuracy_target),
-                "critical_status": cap_status(critical, targets.critical_error_cap),
-            }
-        )
+    month = _month_arg()
+    rows = queries.overview(current_user, month)
     chart = bar_chart(
         [
             BarRow.from_share(
-                row["vendor"].code,
-                row["figures"].share("overall_accuracy"),
-                href=url_for("dashboards.vendor", code=row["vendor"].code, month=f"{month:%Y-%m}"),
-                flagged=row["accuracy_status"] == "missed",
+                row.vendor.code,
+                row.figures.share("overall_accuracy"),
+                href=url_for("dashboards.vendor", code=row.vendor.code, month=f"{month:%Y-%m}"),
+                flagged=row.accuracy_status == "missed",
             )
             for row in rows
         ],
@@ -139,11 +107,10 @@ def index():
 @bp.get("/vendors/<code>")
 def vendor(code: str):
     vendor = vendor_or_404(code, current_user)
-    month = _month_arg(last_month())
-    metrics = services.vendor_metrics(vendor, month)
-    targets = services.targets_for(vendor, month)
-    months = services.months_back(month)
-    trend = queries.trend(db.session.connection(), vendor.id, months)
+    month = _month_arg()
+    metrics = queries.vendor_metrics(vendor, month)
+    targets = queries.targets_for(vendor, month)
+    trend = queries.trend(vendor, month)
     sort = request.args.get("msort", "inspected")
     moderators = sorted(
         metrics["breakdowns"]["moderator"],
@@ -162,14 +129,14 @@ def vendor(code: str):
         msort=sort if sort in MODERATOR_SORTS else "inspected",
         confusion=_confusion(metrics["label_confusion"]),
         link=lambda **filters: inspections_link(vendor, month, **filters),
-        shares=queries.SHARES,
-        share_names=queries.SHARE_NAMES,
+        shares=SHARES,
+        share_names=SHARE_NAMES,
         share_outcomes=SHARE_OUTCOMES,
         breakdowns=(("policy_area", "Policy area"), ("market", "Market"), ("site", "Site")),
     )
 
 
-def _trend_charts(vendor: Vendor, trend: dict, targets: queries.Targets) -> list:
+def _trend_charts(vendor: Vendor, trend: dict, targets: Targets) -> list:
     def points(name: str) -> list[TrendPoint]:
         return [
             TrendPoint.from_share(
@@ -202,7 +169,7 @@ def _share(body: dict) -> Share:
     return Share(body["count"], body["n"])
 
 
-def _area_chart(vendor: Vendor, month: date, metrics: dict, targets: queries.Targets):
+def _area_chart(vendor: Vendor, month: date, metrics: dict, targets: Targets):
     rows = metrics["breakdowns"]["policy_area"]
     return bar_chart(
         [

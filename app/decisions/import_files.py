@@ -23,7 +23,7 @@ from typing import IO
 
 from flask import abort, current_app, request
 
-from app.decisions.ingest import FIELDS, REQUIRED_FIELDS, ImportRejected
+from app.decisions.intake import FIELDS, REQUIRED_FIELDS, ImportRejected
 from app.decisions.services import import_csv
 from app.errors import ValidationFailed
 from app.extensions import db

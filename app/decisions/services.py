@@ -1,6 +1,6 @@
 """Entry points of decision intake for the doors: the API, the command line, the
 CSV upload and its background job. Each calls the one ingestion path
-(`app.decisions.ingest.import_decisions`); like every service they flush but
+(`app.decisions.intake.import_decisions`); like every service they flush but
 never commit, and the caller rolls back on `ImportRejected`."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import io
 from pathlib import Path
 from typing import IO, Any
 
-from app.decisions.ingest import (
+from app.decisions.intake import (
     DEFAULT_ERROR_CAP,
     MAX_API_ROWS,
     ImportRejected,
@@ -17,17 +17,23 @@ from app.decisions.ingest import (
     Progress,
     import_decisions,
     iter_csv,
+    open_csv,
 )
 from app.errors import DomainError
 
 __all__ = [
     "ImportRejected",
     "ImportResult",
+    "NotDecisions",
     "TooManyRows",
     "import_api_rows",
     "import_csv",
     "open_csv",
 ]
+
+
+class NotDecisions(DomainError):
+    """The API body is neither a JSON array of decisions nor `{"decisions": [...]}`."""
 
 
 class TooManyRows(DomainError):
@@ -43,23 +49,13 @@ def import_api_rows(payload: Any, *, actor: Any) -> ImportResult:
     if isinstance(payload, dict) and set(payload) == {"decisions"}:
         payload = payload["decisions"]
     if not isinstance(payload, list):
-        raise ImportRejected(
-            [{"index": None, "field": None, "message": "Send a JSON array of decisions."}],
-            1,
-            message='The body must be a JSON array of decisions (or {"decisions": [...]}).',
-        )
+        raise NotDecisions('Send a JSON array of decisions (or {"decisions": [...]}).')
     if len(payload) > MAX_API_ROWS:
         raise TooManyRows(
             f"At most {MAX_API_ROWS:,} decisions a request (got {len(payload):,}); "
             "import larger loads as a CSV file."
         )
     return import_decisions(payload, actor=actor, source="api", locate="index")
-
-
-def open_csv(path: str | Path) -> IO[str]:
-    """Open a CSV file for `iter_csv`: UTF-8 (a byte-order mark is ignored),
-    newlines left to the csv module."""
-    return open(path, encoding="utf-8-sig", newline="")
 
 
 def import_csv(

@@ -10,36 +10,21 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from flask_wtf.file import FileField, FileRequired
-from wtforms import HiddenField
-from wtforms.validators import DataRequired, Regexp
 
 from app.decisions import import_files
-from app.decisions.ingest import FIELDS, OPTIONAL_FIELDS, ImportRejected
-from app.decisions.routes import bp
+from app.decisions.blueprint import bp
+from app.decisions.forms import ImportConfirmForm, ImportUploadForm
+from app.decisions.intake import FIELDS, OPTIONAL_FIELDS, ImportRejected, ImportResult
 from app.decisions.services import import_csv
 from app.extensions import db
 from app.jobs import enqueue
 from app.jobs.services import ERRORS_KEPT
 from app.security.access import access, signed_in
 from app.security.roles import ROLE_ADMIN, ROLE_QA_LEAD
-from app.web import BaseForm, apply_errors
+from app.web import run_service
 
 IMPORTERS = signed_in(ROLE_ADMIN, ROLE_QA_LEAD)
 UPLOAD_ENDPOINTS = {"decisions.import_upload"}
-
-
-class ImportUploadForm(BaseForm):
-    file = FileField(
-        "CSV file",
-        validators=[FileRequired("Choose a CSV file to upload.")],
-        description="UTF-8 text; the first line is the header.",
-    )
-
-
-class ImportConfirmForm(BaseForm):
-    upload = HiddenField(validators=[DataRequired(), Regexp(r"^[0-9a-f]{32}$")])
-    filename = HiddenField()
 
 
 @bp.url_value_preprocessor
@@ -68,15 +53,44 @@ def _render_upload(form: ImportUploadForm, status: int = 200, **context):
     )
 
 
-def _render_problems(form: ImportUploadForm, filename: str, err: ImportRejected, *, when: str):
+def _render_problems(upload: import_files.StoredUpload, err: ImportRejected, *, when: str):
     return _render_upload(
-        form,
+        ImportUploadForm(formdata=None),
         400,
         rejected=err,
-        filename=filename,
+        filename=upload.filename,
         when=when,
         errors_kept=ERRORS_KEPT,
     )
+
+
+def _start_job(kind: str, upload: import_files.StoredUpload, title: str):
+    """Check or import a large upload in the background; its job page follows it."""
+    job = enqueue(kind, upload.params(), actor=_actor(), title=f"{title} of {upload.filename}")
+    return redirect(url_for("jobs.detail", job_id=job.id))
+
+
+def _import(
+    upload: import_files.StoredUpload, *, dry_run: bool
+) -> tuple[ImportResult | None, ImportRejected | None]:
+    """Import an upload, all or nothing (with `dry_run`, only count what it would do):
+    the result, or the rejection whose every problem the page lists.
+
+    Not `run_service`: a rejection is not one message to flash or put on a field but a
+    page of its own. A rejected import has already undone its own writes; a check is
+    rolled back whatever it did, and a successful import committed."""
+    try:
+        result = import_csv(
+            upload.path, actor=_actor(), source=f"upload {upload.filename}", dry_run=dry_run
+        )
+    except ImportRejected as err:
+        db.session.rollback()
+        return None, err
+    if dry_run:
+        db.session.rollback()  # a preview stores nothing
+    else:
+        db.session.commit()
+    return result, None
 
 
 @bp.route("/import", methods=["GET", "POST"])
@@ -90,31 +104,20 @@ def import_upload():
         return _render_upload(form, 400)
     import_files.sweep_old_uploads()
     storage = form.file.data
-    try:
-        upload = import_files.store_upload(storage.stream, storage.filename, owner=_actor())
-    except import_files.UploadRefused as err:
-        apply_errors(form, err)
-        return _render_upload(form, 413 if err.status == 413 else 400)
+    stored = run_service(
+        lambda: import_files.store_upload(storage.stream, storage.filename, owner=_actor()),
+        form=form,
+        commit=False,
+    )
+    if not stored.ok:
+        return _render_upload(form, 413 if stored.error.status == 413 else 400)
+    upload = stored.value
     if not upload.small:
-        job = enqueue(
-            import_files.KIND_CHECK,
-            upload.params(),
-            actor=_actor(),
-            title=f"Check of {upload.filename}",
-        )
-        return redirect(url_for("jobs.detail", job_id=job.id))
-    try:
-        result = import_csv(
-            upload.path,
-            actor=_actor(),
-            source=f"upload {upload.filename}",
-            dry_run=True,
-        )
-    except ImportRejected as err:
+        return _start_job(import_files.KIND_CHECK, upload, "Check")
+    result, rejected = _import(upload, dry_run=True)
+    if rejected is not None:
         import_files.discard(upload)
-        return _render_problems(ImportUploadForm(formdata=None), upload.filename, err, when="check")
-    finally:
-        db.session.rollback()  # a preview stores nothing
+        return _render_problems(upload, rejected, when="check")
     counts = {"rows": result.rows, **result.counts()}
     return render_template("decisions/import_preview.html", upload=upload, result=counts)
 
@@ -137,24 +140,14 @@ def import_confirm():
         )
         return redirect(url_for("decisions.import_upload"))
     if not upload.small:
-        job = enqueue(
-            import_files.KIND_IMPORT,
-            upload.params(),
-            actor=_actor(),
-            title=f"Import of {upload.filename}",
-        )
-        return redirect(url_for("jobs.detail", job_id=job.id))
+        return _start_job(import_files.KIND_IMPORT, upload, "Import")
     try:
-        result = import_csv(upload.path, actor=_actor(), source=f"upload {upload.filename}")
-        db.session.commit()
-    except ImportRejected as err:
-        # The data changed since the preview (say, a decision was sampled meanwhile).
-        db.session.rollback()
-        return _render_problems(
-            ImportUploadForm(formdata=None), upload.filename, err, when="import"
-        )
+        result, rejected = _import(upload, dry_run=False)
     finally:
         import_files.discard(upload)
+    if rejected is not None:
+        # The data changed since the preview (say, a decision was sampled meanwhile).
+        return _render_problems(upload, rejected, when="import")
     flash(
         f"Imported {upload.filename}: {result.created:,} created, {result.updated:,} updated, "
         f"{result.unchanged:,} unchanged.",

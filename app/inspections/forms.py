@@ -14,6 +14,7 @@ from wtforms import (
 )
 from wtforms.validators import Length, Optional
 
+from app.errors import ValidationFailed
 from app.inspections.services import MAX_NOTES, MAX_REASON
 from app.models import Inspection, Label, ScorecardQuestion
 from app.models.enums import SEVERITIES
@@ -118,6 +119,28 @@ def field_aliases(questions: list[ScorecardQuestion]) -> dict[str, str]:
     aliases = {"expected_labels": "primary_label", "answers": _first_unanswered(questions)}
     aliases.update({f"answers.{q.key}": answer_field_name(q) for q in questions})
     return aliases
+
+
+UNANSWERED_MESSAGE = "Answer this question before finalising."
+
+
+def on_questions(
+    err: ValidationFailed, form: VerdictForm, questions: list[ScorecardQuestion]
+) -> ValidationFailed:
+    """The services' "answer every question" as a problem on each question the form
+    left unanswered, so each shows where it is; the other problems as they are."""
+    details = err.details if isinstance(err.details, list) else []
+    if not any(d.get("field") == "answers" for d in details):
+        return err
+    unanswered = [
+        {"field": answer_field_name(q), "message": UNANSWERED_MESSAGE}
+        for q in questions
+        if not form[answer_field_name(q)].data
+    ]
+    if not unanswered:
+        return err
+    others = [d for d in details if d.get("field") != "answers"]
+    return ValidationFailed(err.message, [*unanswered, *others])
 
 
 def _first_unanswered(questions: list[ScorecardQuestion]) -> str:

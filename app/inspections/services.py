@@ -13,22 +13,25 @@ dispute outcome. Every change bumps `version` (two people saving the same versio
 the second is refused and nothing is overwritten) and keeps a snapshot in the
 history.
 
-Services take the acting user explicitly, flush and never commit.
+Services take the acting user explicitly, flush and never commit. Reads are in
+`queries.py`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from app import months
 from app.audit.services import record
 from app.errors import Conflict, NotAllowed, ValidationFailed
 from app.extensions import db
+from app.inspections.queries import inspection_of, open_item_for, questions_of
 from app.metrics import definitions
 from app.models import (
     Decision,
@@ -37,15 +40,18 @@ from app.models import (
     InspectionLabel,
     InspectionVersion,
     Label,
-    Sample,
     SampleItem,
     ScorecardQuestion,
     ScorecardVersion,
     User,
 )
-from app.models.enums import ANSWERS, DECISIONS, ROLE_QA_LEAD, SEVERITIES
-from app.scorecards.services import published_version, version_questions
-from app.security.predicates import may_edit_inspection, may_inspect_item
+from app.models.enums import ANSWERS, DECISIONS, SEVERITIES
+from app.scorecards.queries import published_version
+from app.security.predicates import (
+    can_correct_inspection,
+    can_edit_inspection,
+    can_inspect_item,
+)
 from app.validation import TEXT_WHITESPACE, has_control_characters, problem, raise_problems
 
 MAX_NOTES = 10_000
@@ -55,31 +61,7 @@ MAX_VERSION = 2**31 - 1  # versions and ids are 32-bit integers on every databas
 EDITABLE_FIELDS = ("expected_decision", "expected_labels", "severity", "answers", "notes")
 
 
-# Reading ------------------------------------------------------------------------------
-
-
-def open_item_for(decision: Decision) -> SampleItem | None:
-    """The pending item of an open sample that holds `decision`, if any."""
-    return db.session.scalar(
-        sa.select(SampleItem)
-        .join(Sample, Sample.id == SampleItem.sample_id)
-        .where(
-            SampleItem.decision_id == decision.id,
-            SampleItem.status == "pending",
-            Sample.state == "open",
-        )
-        .order_by(SampleItem.id)
-        .limit(1)
-    )
-
-
-def inspection_of(decision: Decision) -> Inspection | None:
-    return db.session.scalar(sa.select(Inspection).where(Inspection.decision_id == decision.id))
-
-
-def questions_of(version: ScorecardVersion | None) -> list[ScorecardQuestion]:
-    """The version's questions in rubric order (section, then question)."""
-    return version_questions(version) if version is not None else []
+# The verdict as data -----------------------------------------------------------------
 
 
 def label_codes(inspection: Inspection) -> list[str]:
@@ -294,10 +276,6 @@ def check_final(verdict: Verdict, questions: list[ScorecardQuestion]) -> None:
 # Writing ------------------------------------------------------------------------------
 
 
-def _month_of(moment: datetime) -> date:
-    return moment.astimezone(UTC).date().replace(day=1)
-
-
 def _apply(
     inspection: Inspection,
     verdict: Verdict,
@@ -402,7 +380,7 @@ def create_inspection(
     if inspection_of(decision) is not None:
         raise Conflict(f"Decision {decision.external_id} already has an inspection.")
     item = open_item_for(decision)
-    if not may_inspect_item(actor, item):
+    if not can_inspect_item(actor, item):
         if item is None:
             raise NotAllowed(
                 f"Decision {decision.external_id} is not in an open sample; only a QA lead"
@@ -424,7 +402,7 @@ def create_inspection(
         inspector_id=actor.id,
         status="draft",
         purpose=item.sample.purpose if item is not None else "targeted",
-        month=_month_of(decision.decided_at),
+        month=months.first_day(decision.decided_at),
         version=1,
     )
     db.session.add(inspection)
@@ -482,7 +460,7 @@ def update_inspection(
         raise Conflict(
             f"Inspection #{inspection.id} is final; a QA lead may correct it, with a reason."
         )
-    if not may_edit_inspection(actor, inspection):
+    if not can_edit_inspection(actor, inspection):
         raise NotAllowed("Only the inspector who made this draft or a QA lead may change it.")
     decision = inspection.decision
     questions = questions_of(inspection.scorecard_version)
@@ -510,10 +488,10 @@ def correct_inspection(
 ) -> Inspection:
     """A QA lead's correction of a final inspection: a reason is required and the
     previous version stays in the history."""
-    if actor.role != ROLE_QA_LEAD:
-        raise NotAllowed("Only a QA lead may correct a final inspection.")
     if inspection.status != "final":
         raise Conflict(f"Inspection #{inspection.id} is a draft; change it instead.")
+    if not can_correct_inspection(actor, inspection):
+        raise NotAllowed("Only a QA lead may correct a final inspection.")
     problems: list[dict] = []
     reason = _text(reason, "reason", MAX_REASON, problems)
     if not problems and not reason:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, render_template
 from flask_login import current_user
 
-from app.jobs import services
+from app.jobs import queries, services
+from app.models import Job
 from app.models.job import JOB_STATES
 from app.security.access import blueprint_policy, signed_in
+from app.security.scoping import can_see_all_jobs, get_or_404
 from app.web import arg_choice, paginate
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
@@ -17,10 +19,10 @@ blueprint_policy(bp, signed_in())
 @bp.get("/")
 def index():
     """My recent jobs (everyone's, for admins and QA leads who ask), newest first."""
-    may_see_all = current_user.role in services.JOB_VIEWER_ROLES
+    may_see_all = can_see_all_jobs(current_user)
     whose = arg_choice("whose", ("mine", "all"), "mine") if may_see_all else "mine"
     state = arg_choice("state", JOB_STATES, "")
-    page = paginate(services.job_list_query(current_user, everyone=whose == "all", state=state))
+    page = paginate(queries.job_list(current_user, everyone=whose == "all", state=state))
     return render_template(
         "jobs/index.html",
         page=page,
@@ -33,25 +35,25 @@ def index():
     )
 
 
-@bp.get("/<int:job_id>")
+@bp.get("/<id:job_id>")
 def detail(job_id: int):
     """A job: progress while it runs (the page polls its status), then the result or
     the row errors."""
-    job = services.visible_job_or_404(job_id, current_user)
+    job = get_or_404(Job, job_id, current_user)
     return render_template(
         "jobs/detail.html",
         job=job,
         kind=services.job_kind(job.kind),
-        status=services.job_status(job),
+        status=queries.job_status(job),
         errors_kept=services.ERRORS_KEPT,
     )
 
 
-@bp.get("/<int:job_id>.json")
+@bp.get("/<id:job_id>.json")
 def status(job_id: int):
     """The job's state and progress, for the job page to poll while it runs."""
-    job = services.visible_job_or_404(job_id, current_user)
-    return jsonify(services.job_status(job))
+    job = get_or_404(Job, job_id, current_user)
+    return jsonify(queries.job_status(job))
 
 
 @bp.app_template_filter("job_state_class")

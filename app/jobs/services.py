@@ -27,12 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask import Flask, abort, current_app
+from flask import Flask, current_app
 
 from app.database import utcnow
 from app.extensions import db
 from app.models import Job, User
-from app.security.roles import ROLE_ADMIN, ROLE_QA_LEAD
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +42,6 @@ DEFAULT_TIMEOUT = 4 * 3600  # seconds an RQ worker lets one job run
 DEFAULT_PROGRESS_INTERVAL = 0.5
 # A job keeps this many row errors; the total is kept too.
 ERRORS_KEPT = 100
-# Roles that may see every job; anyone else sees only the jobs they started.
-JOB_VIEWER_ROLES = (ROLE_ADMIN, ROLE_QA_LEAD)
 UNEXPECTED_MESSAGE = (
     "The job stopped because of an unexpected error, and nothing it did was kept. "
     "The error was logged; try again, or report job {id} if it happens again."
@@ -377,59 +374,3 @@ class ProgressReporter:
     def close(self) -> None:
         with _live_lock:
             _live.pop(self.job_id, None)
-
-
-# Access -------------------------------------------------------------------------------
-
-
-def can_see(user: User, job: Job) -> bool:
-    """Its creator, admins and QA leads may see a job."""
-    return user.role in JOB_VIEWER_ROLES or (
-        job.created_by_id is not None and job.created_by_id == user.id
-    )
-
-
-def visible_job_or_404(job_id: int, user: User) -> Job:
-    """The job, if `user` may see it; 404 otherwise (also when it does not exist)."""
-    job = db.session.get(Job, job_id)
-    if job is None or not can_see(user, job):
-        abort(404)
-    return job
-
-
-def job_list_query(user: User, *, everyone: bool = False, state: str = "", kind: str = ""):
-    """Jobs newest first: the user's own, or everyone's for admins and QA leads."""
-    stmt = sa.select(Job).order_by(Job.created_at.desc(), Job.id.desc())
-    if not (everyone and user.role in JOB_VIEWER_ROLES):
-        stmt = stmt.where(Job.created_by_id == user.id)
-    if state:
-        stmt = stmt.where(Job.state == state)
-    if kind:
-        stmt = stmt.where(Job.kind == kind)
-    return stmt
-
-
-def job_status(job: Job) -> dict:
-    """What the job page's poller needs: progress (live when this process runs the
-    job), state, and whether it is done."""
-    progress, total, stage = job.progress, job.total, job.stage
-    live = live_progress(job.id) if job.state == "running" else None
-    if live is not None:  # newer than the database when the job runs in this process
-        progress, total, stage = live[0], live[1] if live[1] is not None else total, live[2]
-    percent = min(100, int(100 * progress / total)) if total else None
-    kind = _KINDS.get(job.kind)
-    unit = kind.unit if kind else "items"
-    if percent is not None:
-        text = f"{progress:,} of {total:,} {unit} ({percent}%)"
-    else:
-        text = f"{progress:,} {unit} done"
-    return {
-        "id": job.id,
-        "state": job.state,
-        "done": job.done,
-        "progress": progress,
-        "total": total,
-        "percent": percent,
-        "stage": stage,
-        "text": text,
-    }

@@ -9,16 +9,15 @@ stay editable. Labels are never deleted, only retired.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from app.audit.services import record, record_change
-from app.errors import Conflict
+from app.audit.services import record_change, record_creation
 from app.extensions import db
-from app.models import DecisionLabel, InspectionLabel, Label, User
+from app.labels.queries import label_usage
+from app.models import Label, User
 from app.models.enums import POLICY_AREA_NAMES, POLICY_AREAS
 from app.validation import (
     CONTROL_MESSAGE,
@@ -33,53 +32,6 @@ CODE_PATTERN = re.compile(r"^[A-Z0-9-]{2,64}$")
 LABEL_SEVERITIES = ("minor", "major", "critical")
 NAME_MAX = 200
 DESCRIPTION_MAX = 2000
-
-
-@dataclass(frozen=True)
-class LabelUsage:
-    """How many decisions and inspections refer to a label."""
-
-    decisions: int
-    inspections: int
-
-    @property
-    def in_use(self) -> bool:
-        return bool(self.decisions or self.inspections)
-
-    def reason(self) -> str:
-        parts = []
-        if self.decisions:
-            parts.append(f"{self.decisions} decision{'s' if self.decisions != 1 else ''}")
-        if self.inspections:
-            parts.append(f"{self.inspections} inspection{'s' if self.inspections != 1 else ''}")
-        return "Used by " + " and ".join(parts) + "; code and policy area can no longer change."
-
-
-def label_usage(label: Label) -> LabelUsage:
-    """Count the decisions and inspections that use `label`."""
-    decisions = db.session.scalar(
-        sa.select(sa.func.count(sa.distinct(DecisionLabel.decision_id))).where(
-            DecisionLabel.label_id == label.id
-        )
-    )
-    inspections = db.session.scalar(
-        sa.select(sa.func.count(sa.distinct(InspectionLabel.inspection_id))).where(
-            InspectionLabel.label_id == label.id
-        )
-    )
-    return LabelUsage(decisions or 0, inspections or 0)
-
-
-def decision_counts(label_ids: list[int]) -> dict[int, int]:
-    """Decisions per label, for the labels on one page of a list."""
-    if not label_ids:
-        return {}
-    rows = db.session.execute(
-        sa.select(DecisionLabel.label_id, sa.func.count())
-        .where(DecisionLabel.label_id.in_(label_ids))
-        .group_by(DecisionLabel.label_id)
-    )
-    return dict(rows.tuples().all())
 
 
 def _check_code(code: str) -> list[dict]:
@@ -180,12 +132,11 @@ def create_label(
     )
     db.session.add(label)
     _flush_unique(code)
-    record(
+    record_creation(
         db.session,
         "label.created",
         "label",
-        label.id,
-        after=label.audit_state(),
+        label,
         summary=f"created label {code} ({policy_area})",
         actor=actor,
     )
@@ -243,24 +194,25 @@ def update_label(
     )
 
 
-def retire_label(label: Label, *, actor: User | None = None) -> None:
-    """Retire a label: it stays for history but is no longer offered for new work."""
-    _set_active(label, False, actor)
+def retire_label(label: Label, *, actor: User | None = None) -> bool:
+    """Retire a label: it stays for history but is no longer offered for new work.
+    False when it was retired already."""
+    return _set_active(label, False, actor)
 
 
-def reactivate_label(label: Label, *, actor: User | None = None) -> None:
-    """Bring a retired label back into use."""
-    _set_active(label, True, actor)
+def reactivate_label(label: Label, *, actor: User | None = None) -> bool:
+    """Bring a retired label back into use. False when it was active already."""
+    return _set_active(label, True, actor)
 
 
-def _set_active(label: Label, active: bool, actor: User | None) -> None:
+def _set_active(label: Label, active: bool, actor: User | None) -> bool:
     if label.active == active:
-        raise Conflict(f"Label {label.code} is already {'active' if active else 'retired'}.")
+        return False
     before = label.audit_state()
     label.active = active
     label.retired_at = None if active else datetime.now(UTC)
     db.session.flush()
-    record_change(
+    return record_change(
         db.session,
         "label.reactivated" if active else "label.retired",
         "label",

@@ -7,6 +7,7 @@ inspection records the version it used.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -14,6 +15,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.database import enum_check, utcnow
 from app.extensions import db
 from app.models.enums import POLICY_AREAS, TEMPLATE_VERSION_STATES
+
+if TYPE_CHECKING:
+    from app.models.user import User
 
 
 class ScorecardTemplate(db.Model):
@@ -58,6 +62,7 @@ class ScorecardVersion(db.Model):
     )
 
     template: Mapped[ScorecardTemplate] = relationship(back_populates="versions")
+    published_by: Mapped[User | None] = relationship(foreign_keys=[published_by_id])
     sections: Mapped[list[ScorecardSection]] = relationship(
         back_populates="version",
         order_by="ScorecardSection.position",

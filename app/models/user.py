@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.database import enum_check, utcnow
 from app.extensions import db
-from app.models.enums import QA_ROLES, ROLE_NAMES, ROLES, VENDOR_ROLES
+from app.models.enums import ROLE_NAMES, ROLES, VENDOR_ROLES
 from app.models.vendor import Vendor
 
 _VENDOR_ROLES_SQL = ", ".join(f"'{r}'" for r in VENDOR_ROLES)
@@ -72,15 +72,7 @@ class User(UserMixin, db.Model):
     def rotate_session_token(self) -> None:
         self.session_token = new_session_token()
 
-    # Roles -----------------------------------------------------------------
-    @property
-    def is_vendor_user(self) -> bool:
-        return self.role in VENDOR_ROLES
-
-    @property
-    def is_qa(self) -> bool:
-        return self.role in QA_ROLES
-
+    # Roles (what a role may do or see is asked of app/security, never here) ----
     @property
     def role_name(self) -> str:
         return ROLE_NAMES.get(self.role, self.role)

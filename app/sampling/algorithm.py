@@ -93,9 +93,20 @@ def sample_size(population: int, margin: float, confidence: float = DEFAULT_CONF
         raise ValueError("margin must be between 0 and 1")
     if population <= 0:
         return 0
-    z = z_score(confidence)
-    n0 = z * z * 0.25 / (margin * margin)
+    n0 = _unlimited_size(margin, confidence)
     return min(population, math.ceil(n0 / (1 + (n0 - 1) / population)))
+
+
+def largest_size(margin: float, confidence: float = DEFAULT_CONFIDENCE) -> int:
+    """The most a margin can ask for, whatever the population: ceil(n0), the size before
+    the finite-population correction (which only ever lowers it)."""
+    return math.ceil(_unlimited_size(margin, confidence))
+
+
+def _unlimited_size(margin: float, confidence: float) -> float:
+    """n0 = z² · 0.25 / e²: the size for an unlimited population (p = 0.5)."""
+    z = z_score(confidence)
+    return z * z * 0.25 / (margin * margin)
 
 
 def margin_of_error(
@@ -189,7 +200,8 @@ def allocate(
 def hmac_key_blocks(seed: str) -> tuple[bytes, bytes]:
     """The inner and outer padded key blocks of HMAC-SHA256 for `seed` (RFC 2104: a key
     longer than the block is hashed first), so that
-    HMAC(m) = SHA256(opad_block || SHA256(ipad_block || m))."""
+    HMAC(m) = SHA256(opad_block || SHA256(ipad_block || m)): PostgreSQL has sha256()
+    but no HMAC, so its draw composes one from these."""
     key = seed.encode("utf-8")
     if len(key) > _BLOCK:
         key = hashlib.sha256(key).digest()
@@ -203,22 +215,19 @@ def hmac_hex(seed: str, external_id: str) -> str:
 
 
 class HmacOrder:
-    """A fast HMAC-SHA256 for one seed: the padded key blocks are hashed once and the
-    hash states copied per message. Returns the raw digest, whose byte order is the
-    order of its lowercase hex."""
+    """A fast HMAC-SHA256 for one seed: the keyed state is made once and copied per
+    message. Returns the raw digest, whose byte order is the order of its lowercase
+    hex."""
 
     def __init__(self, seed: str):
-        inner_block, outer_block = hmac_key_blocks(seed)
-        inner_copy = self.inner_copy = hashlib.sha256(inner_block).copy
-        outer_copy = self.outer_copy = hashlib.sha256(outer_block).copy
+        self.base = hmac.new(seed.encode("utf-8"), digestmod=hashlib.sha256)
+        copy = self.base.copy
 
-        # A closure over bound methods: this runs a million times per draw.
+        # A closure over a bound method: this runs a million times per draw.
         def digest(external_id: str) -> bytes:
-            inner = inner_copy()
-            inner.update(external_id.encode("utf-8"))
-            outer = outer_copy()
-            outer.update(inner.digest())
-            return outer.digest()
+            h = copy()
+            h.update(external_id.encode("utf-8"))
+            return h.digest()
 
         self.digest = digest
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 import re
 
-import sqlalchemy as sa
 from wtforms import (
     BooleanField,
     DateField,
@@ -23,17 +22,17 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from app.extensions import db
-from app.models import SamplingPlan, User, Vendor
-from app.sampling.services import (
+from app.models import SamplingPlan
+from app.sampling import queries
+from app.sampling.services.checks import (
     DEFAULT_STRATA,
     MAX_REASON_LENGTH,
     MAX_SEED_LENGTH,
     MAX_SIZE,
     STRATUM_FIELD_NAMES,
     STRATUM_FIELDS,
-    qa_people,
 )
+from app.users.forms import vendor_choices
 from app.web import BaseForm
 
 CONFIDENCE_CHOICES = [
@@ -58,18 +57,11 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = widgets.CheckboxInput()
 
 
-def vendor_choices() -> list[SelectChoice]:
-    rows = db.session.execute(
-        sa.select(Vendor.code, Vendor.name, Vendor.active).order_by(Vendor.code)
-    ).all()
-    return [SelectChoice("", "— choose —")] + [
-        SelectChoice(code, f"{code} · {name}" + ("" if active else " (inactive)"))
-        for code, name, active in rows
-    ]
-
-
 def inspector_choices() -> list[SelectChoice]:
-    return [SelectChoice(str(u.id), f"{u.name} ({u.email})") for u in qa_people()]
+    """The people items may be assigned to, by name."""
+    return [
+        SelectChoice(str(u.id), f"{u.name} ({u.email})") for u in queries.assignable_inspectors()
+    ]
 
 
 def parse_margin_percent(text: str | None) -> float | None:
@@ -87,6 +79,7 @@ def parse_margin_percent(text: str | None) -> float | None:
 
 
 def margin_to_percent_text(margin: float | None) -> str:
+    """0.05 → "5" (the form shows the margin as a percentage)."""
     return "" if margin is None else f"{round(margin * 100, 4):g}"
 
 
@@ -107,16 +100,8 @@ def parse_weights(text: str | None) -> dict[str, float]:
 
 
 def weights_to_text(weights: dict | None) -> str:
+    """{stratum key: weight} → the textarea's lines (the inverse of `parse_weights`)."""
     return "\n".join(f"{key} = {value:g}" for key, value in sorted((weights or {}).items()))
-
-
-def users_by_ids(ids: list[str]) -> list[User]:
-    """Users for the chosen ids, in the order chosen."""
-    wanted = [int(i) for i in ids if str(i).isdigit()]
-    if not wanted:
-        return []
-    found = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(wanted)))}
-    return [found[i] for i in wanted if i in found]
 
 
 class _DrawParameters(BaseForm):
@@ -164,7 +149,7 @@ class _DrawParameters(BaseForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.vendor.choices = vendor_choices()
+        self.vendor.choices = vendor_choices("— choose —")
         self.inspectors.choices = inspector_choices()
 
     def parameters(self) -> tuple[dict, list[tuple[str, str]]]:
@@ -188,7 +173,7 @@ class _DrawParameters(BaseForm):
             "margin": margin,
             "confidence": float(self.confidence.data or 0.95),
             "risk_weights": weights,
-            "inspectors": users_by_ids(self.inspectors.data or []),
+            "inspectors": queries.users_by_ids(self.inspectors.data or []),
         }
         if self.size_mode.data == "size" and self.size.data is None and not self.size.errors:
             problems.append(("size", "Enter how many items to draw."))

@@ -198,8 +198,8 @@ def _hmac_params(conn: Connection, seed: str) -> dict:
 
 
 def _register_sqlite_functions(conn: Connection) -> None:
-    """HMAC-SHA256 as a deterministic SQLite function, the key blocks hashed once per
-    seed and the hash states copied per row (a Python call per row is the cost)."""
+    """HMAC-SHA256 as a deterministic SQLite function, the keyed state made once per
+    seed and copied per row (a Python call per row is the cost)."""
     cache: dict[str, HmacOrder] = {}
 
     def hmac_sha256(seed, message):
@@ -403,7 +403,7 @@ class _Collector:
 
     def function(self):
         strata = self.strata
-        inner_copy, outer_copy = self.hmac.inner_copy, self.hmac.outer_copy
+        copy = self.hmac.base.copy
         capacity = self.capacity
 
         def collect(decision_id, external_id, *values):
@@ -412,11 +412,9 @@ class _Collector:
                 st = strata[values] = [[], [], TAKE_ALL]  # ids, candidates, threshold
             st[0].append(external_id)
             # HMAC-SHA256 inline (see HmacOrder): a call less per row.
-            inner = inner_copy()
-            inner.update(external_id.encode("utf-8"))
-            outer = outer_copy()
-            outer.update(inner.digest())
-            h = outer.digest()
+            mac = copy()
+            mac.update(external_id.encode("utf-8"))
+            h = mac.digest()
             if h < st[2]:
                 kept = st[1]
                 kept.append((h, decision_id, external_id))

@@ -2,13 +2,12 @@
 and each inspector's queue.
 
 Everyone signed in reads samples; vendor users see only their own vendor's closed
-samples (DESIGN §1). Only QA leads draw and change samples and plans; admins and
-inspectors may read plans and queues.
+samples (DESIGN §1, `app.security.scoping`). Only QA leads draw and change samples and
+plans; admins and inspectors may read plans and queues. Reads are in `queries.py`.
 """
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import (
     Blueprint,
     abort,
@@ -21,14 +20,13 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy.orm import joinedload
 from werkzeug.routing import BuildError
 
-from app.errors import Conflict, DomainError, ValidationFailed
+from app.errors import ValidationFailed
 from app.extensions import db
-from app.models import Decision, Sample, SampleItem, SamplingPlan, User, Vendor
-from app.models.enums import QA_ROLES, SAMPLE_PURPOSES, SAMPLE_STATES
-from app.sampling import algorithm, services
+from app.models import Decision, Sample, SampleItem, SamplingPlan
+from app.models.enums import SAMPLE_ITEM_STATES, SAMPLE_PURPOSES, SAMPLE_STATES
+from app.sampling import algorithm, queries
 from app.sampling.forms import (
     AssignForm,
     CancelForm,
@@ -37,12 +35,15 @@ from app.sampling.forms import (
     ReassignForm,
     SkipForm,
     margin_to_percent_text,
-    users_by_ids,
+    parse_margin_percent,
 )
+from app.sampling.services import draws, items, plans
+from app.sampling.services.checks import STRATUM_FIELD_NAMES, STRATUM_FIELDS
 from app.security.access import access, blueprint_policy, signed_in
+from app.security.predicates import can_edit_sample, can_inspect, can_see_all_queues
 from app.security.roles import ROLE_ADMIN, ROLE_QA_INSPECTOR, ROLE_QA_LEAD
-from app.security.scoping import get_or_404, scoped
-from app.web import apply_errors, arg_choice, paginate, parse_id
+from app.security.scoping import get_or_404, vendor_or_404, visible_vendors
+from app.web import arg_choice, paginate, parse_id, run_service
 
 bp = Blueprint("sampling", __name__, url_prefix="/sampling")
 blueprint_policy(bp, signed_in())
@@ -50,38 +51,24 @@ blueprint_policy(bp, signed_in())
 LEAD = signed_in(ROLE_QA_LEAD)
 STAFF = signed_in(ROLE_ADMIN, ROLE_QA_LEAD, ROLE_QA_INSPECTOR)
 ITEMS_PER_PAGE = 50
-ITEM_STATUSES = ("pending", "inspected", "skipped")
 
 
 # Helpers ------------------------------------------------------------------------------
 
 
-def _visible(stmt: sa.Select) -> sa.Select:
-    """Samples the signed-in user may see: vendor users only closed ones of their own."""
-    stmt = scoped(stmt, Sample, current_user)
-    if current_user.is_vendor_user:
-        stmt = stmt.where(Sample.state == "closed")
-    return stmt
-
-
 def _sample_or_404(sample_id: int) -> Sample:
-    sample = get_or_404(Sample, sample_id, current_user)
-    if current_user.is_vendor_user and sample.state != "closed":
-        abort(404)
-    return sample
+    return get_or_404(Sample, sample_id, current_user)
 
 
 def _item_or_404(sample: Sample, item_id: int) -> SampleItem:
-    item = db.session.get(SampleItem, item_id)
-    if item is None or item.sample_id != sample.id:
+    item = get_or_404(SampleItem, item_id, current_user)
+    if item.sample_id != sample.id:
         abort(404)
     return item
 
 
-def _vendor_by_code(code: str | None) -> Vendor | None:
-    if not code:
-        return None
-    return db.session.scalar(sa.select(Vendor).where(Vendor.code == code.strip().upper()))
+def _to_sample(sample: Sample):
+    return redirect(url_for("sampling.detail", sample_id=sample.id))
 
 
 def decision_link(decision: Decision) -> str | None:
@@ -96,29 +83,14 @@ def decision_link(decision: Decision) -> str | None:
     return None
 
 
-def person(user: User | None) -> str:
-    """How an assignee is shown: vendor users see a stable pseudonym, never a name."""
-    if user is None:
-        return "—"
-    if current_user.is_vendor_user:
-        return user.pseudonym
-    return user.name
-
-
 @bp.context_processor
 def _helpers():
-    return {
-        "decision_link": decision_link,
-        "person": person,
-        "stratum_names": services.STRATUM_FIELD_NAMES,
-        "is_lead": current_user.is_authenticated and current_user.role == ROLE_QA_LEAD,
-    }
+    return {"decision_link": decision_link, "stratum_names": STRATUM_FIELD_NAMES}
 
 
-def _reject(form, err: DomainError) -> int:
-    db.session.rollback()
-    apply_errors(form, err)
-    return 409 if isinstance(err, Conflict) else 400
+def _apply(form, problems: list[tuple[str, str]]) -> None:
+    for name, message in problems:
+        form[name].errors = [*form[name].errors, message]
 
 
 # Samples ------------------------------------------------------------------------------
@@ -126,32 +98,20 @@ def _reject(form, err: DomainError) -> int:
 
 @bp.get("/")
 def index():
-    vendor_code = (request.args.get("vendor") or "").strip().upper()[:20]
+    """The samples the user may see, newest first, with filters."""
+    vendor_code = (request.args.get("vendor") or "").strip()
     state = arg_choice("state", SAMPLE_STATES, "")
     purpose = arg_choice("purpose", SAMPLE_PURPOSES, "")
-    stmt = _visible(sa.select(Sample).options(joinedload(Sample.vendor)))
-    vendor = None
-    if vendor_code:
-        vendor = db.session.scalar(
-            scoped(sa.select(Vendor).where(Vendor.code == vendor_code), Vendor, current_user)
-        )
-        if vendor is None:
-            abort(404)  # as for any other vendor-owned object a user may not see
-        stmt = stmt.where(Sample.vendor_id == vendor.id)
-    if state:
-        stmt = stmt.where(Sample.state == state)
-    if purpose:
-        stmt = stmt.where(Sample.purpose == purpose)
-    page = paginate(stmt.order_by(Sample.created_at.desc(), Sample.id.desc()))
-    counts = _item_counts([s.id for s in page.items])
-    vendors = db.session.scalars(
-        scoped(sa.select(Vendor), Vendor, current_user).order_by(Vendor.code)
-    ).all()
+    # A vendor the user may not see is a 404, as for any other vendor-owned object.
+    vendor = vendor_or_404(vendor_code[:20], current_user) if vendor_code else None
+    page = paginate(
+        queries.newest_samples(current_user, vendor=vendor, state=state, purpose=purpose)
+    )
     return render_template(
         "sampling/index.html",
         page=page,
-        counts=counts,
-        vendors=vendors,
+        counts=queries.item_counts_by_sample(s.id for s in page.items),
+        vendors=visible_vendors(current_user),
         vendor_code=vendor.code if vendor else "",
         state=state,
         purpose=purpose,
@@ -159,49 +119,22 @@ def index():
     )
 
 
-def _item_counts(sample_ids: list[int]) -> dict[int, dict[str, int]]:
-    counts: dict[int, dict[str, int]] = {i: dict.fromkeys(ITEM_STATUSES, 0) for i in sample_ids}
-    if sample_ids:
-        rows = db.session.execute(
-            sa.select(SampleItem.sample_id, SampleItem.status, sa.func.count())
-            .where(SampleItem.sample_id.in_(sample_ids))
-            .group_by(SampleItem.sample_id, SampleItem.status)
-        )
-        for sample_id, status, n in rows:
-            counts[sample_id][status] = n
-    return counts
-
-
-@bp.get("/<int:sample_id>")
+@bp.get("/<id:sample_id>")
 def detail(sample_id: int):
+    """A sample, its figures and its items (a QA lead also acts on them here)."""
     sample = _sample_or_404(sample_id)
-    status = arg_choice("status", ITEM_STATUSES, "")
+    status = arg_choice("status", SAMPLE_ITEM_STATES, "")
     stratum = (request.args.get("stratum") or "")[:255]
     if stratum not in (sample.per_stratum or {}):
         stratum = ""
-    items_stmt = (
-        sa.select(SampleItem)
-        .where(SampleItem.sample_id == sample.id)
-        .options(
-            joinedload(SampleItem.decision),
-            joinedload(SampleItem.assignee),
-            joinedload(SampleItem.replacement_for).joinedload(SampleItem.decision),
-        )
-        .order_by(SampleItem.id)
-    )
-    if status:
-        items_stmt = items_stmt.where(SampleItem.status == status)
-    if stratum:
-        items_stmt = items_stmt.where(SampleItem.stratum == stratum)
-    items = paginate(items_stmt, per_page=ITEMS_PER_PAGE)
-    counts = services.item_counts(sample)
+    page = paginate(queries.items(sample, status=status, stratum=stratum), ITEMS_PER_PAGE)
     drawn = sum(v.get("allocated", 0) for v in (sample.per_stratum or {}).values())
-    editable = current_user.role == ROLE_QA_LEAD and sample.state == "open"
+    editable = can_edit_sample(current_user, sample)
     return render_template(
         "sampling/detail.html",
         sample=sample,
-        items=items,
-        counts=counts,
+        items=page,
+        counts=queries.item_counts(sample),
         drawn=drawn,
         margin_bought=algorithm.margin_of_error(
             drawn, sample.population, sample.confidence or algorithm.DEFAULT_CONFIDENCE
@@ -210,78 +143,72 @@ def detail(sample_id: int):
         stratum=stratum,
         editable=editable,
         assign_form=AssignForm(formdata=None) if editable else None,
-        inspectors=services.qa_people() if editable else [],
-        creator=db.session.get(User, sample.created_by_id) if sample.created_by_id else None,
+        inspectors=queries.assignable_inspectors() if editable else [],
+        creator=queries.user_by_id(sample.created_by_id),
     )
 
 
-@bp.post("/<int:sample_id>/assign")
+@bp.post("/<id:sample_id>/assign")
 @access(LEAD)
 def assign(sample_id: int):
+    """Deal the pending items to the chosen inspectors in turn."""
     sample = _sample_or_404(sample_id)
     form = AssignForm()
-    try:
-        count = services.assign_round_robin(
+    items.require_open(sample)  # a sample no longer open is the 409 page
+    done = run_service(
+        lambda: items.assign_round_robin(
             sample,
-            users_by_ids(form.inspectors.data or []),
+            queries.users_by_ids(form.inspectors.data or []),
             only_unassigned=bool(form.only_unassigned.data),
             actor=current_user,
         )
-    except ValidationFailed as err:
-        db.session.rollback()
-        flash(err.message, "danger")
-        return redirect(url_for("sampling.detail", sample_id=sample.id))
-    db.session.commit()
-    flash(f"Assigned {count} pending item{'s' if count != 1 else ''} round-robin.", "success")
-    return redirect(url_for("sampling.detail", sample_id=sample.id))
+    )
+    if done.ok:
+        count = done.value
+        flash(f"Assigned {count} pending item{'s' if count != 1 else ''} round-robin.", "success")
+    return _to_sample(sample)
 
 
-@bp.post("/<int:sample_id>/items/<int:item_id>/reassign")
+@bp.post("/<id:sample_id>/items/<id:item_id>/reassign")
 @access(LEAD)
 def reassign(sample_id: int, item_id: int):
+    """Give one pending item to another inspector, or to nobody."""
     sample = _sample_or_404(sample_id)
     item = _item_or_404(sample, item_id)
     form = ReassignForm()
     user = None
     if form.assignee.data:
-        user_id = parse_id(form.assignee.data)
-        user = db.session.get(User, user_id) if user_id else None
+        user = queries.user_by_id(parse_id(form.assignee.data))
         if user is None:
             flash("Choose an inspector from the list.", "danger")
-            return redirect(url_for("sampling.detail", sample_id=sample.id))
-    try:
-        changed = services.reassign_item(item, user, actor=current_user)
-    except ValidationFailed as err:
-        db.session.rollback()
-        flash(err.message, "danger")
-        return redirect(url_for("sampling.detail", sample_id=sample.id))
-    db.session.commit()
-    if changed:
+            return _to_sample(sample)
+    items.require_movable(item)  # an item no longer pending is the 409 page
+    done = run_service(lambda: items.reassign_item(item, user, actor=current_user))
+    if done.ok and done.value:
         flash(
             f"Item #{item.id} " + (f"assigned to {user.name}." if user else "unassigned."),
             "success",
         )
-    else:
+    elif done.ok:
         flash("Nothing changed.", "info")
-    return redirect(url_for("sampling.detail", sample_id=sample.id))
+    return _to_sample(sample)
 
 
-@bp.post("/<int:sample_id>/items/<int:item_id>/skip")
+@bp.post("/<id:sample_id>/items/<id:item_id>/skip")
 @access(LEAD)
 def skip(sample_id: int, item_id: int):
+    """Skip a pending item with a reason; its replacement joins the sample."""
     sample = _sample_or_404(sample_id)
     item = _item_or_404(sample, item_id)
     form = SkipForm()
     if not form.validate():
         flash("Say why the item is skipped (up to 500 characters).", "danger")
-        return redirect(url_for("sampling.detail", sample_id=sample.id))
-    try:
-        replacement = services.skip_item(item, form.reason.data, actor=current_user)
-    except ValidationFailed as err:
-        db.session.rollback()
-        flash(err.message, "danger")
-        return redirect(url_for("sampling.detail", sample_id=sample.id))
-    db.session.commit()
+        return _to_sample(sample)
+    items.require_skippable(item)  # an item no longer pending is the 409 page
+    done = run_service(lambda: items.skip_item(item, form.reason.data, actor=current_user))
+    if not done.ok:
+        return _to_sample(sample)
+    replacement = done.value
     if replacement is not None:
         flash(
             f"Item #{item.id} skipped; replaced by {replacement.decision.external_id} "
@@ -292,54 +219,46 @@ def skip(sample_id: int, item_id: int):
         flash(
             f"Item #{item.id} skipped; its stratum has no decision left to replace it.", "warning"
         )
-    return redirect(url_for("sampling.detail", sample_id=sample.id))
+    return _to_sample(sample)
 
 
-@bp.post("/<int:sample_id>/close")
+@bp.post("/<id:sample_id>/close")
 @access(LEAD)
 def close(sample_id: int):
+    """Close a sample whose items are all done."""
     sample = _sample_or_404(sample_id)
-    services.close_sample(sample, actor=current_user)  # Conflict → 409 page
+    items.close_sample(sample, actor=current_user)  # Conflict → 409 page
     db.session.commit()
     flash(f"Sample #{sample.id} closed.", "success")
-    return redirect(url_for("sampling.detail", sample_id=sample.id))
+    return _to_sample(sample)
 
 
-@bp.post("/<int:sample_id>/cancel")
+@bp.post("/<id:sample_id>/cancel")
 @access(LEAD)
 def cancel(sample_id: int):
+    """Cancel an open sample (its decisions may be drawn again)."""
     sample = _sample_or_404(sample_id)
     form = CancelForm()
     if not form.validate():
         flash("Keep the reason to 500 characters.", "danger")
-        return redirect(url_for("sampling.detail", sample_id=sample.id))
-    services.cancel_sample(sample, form.reason.data or "", actor=current_user)
+        return _to_sample(sample)
+    items.cancel_sample(sample, form.reason.data or "", actor=current_user)  # not open → 409
     db.session.commit()
     flash(f"Sample #{sample.id} cancelled; its decisions may be drawn again.", "success")
-    return redirect(url_for("sampling.detail", sample_id=sample.id))
+    return _to_sample(sample)
 
 
 # Drawing ------------------------------------------------------------------------------
 
 
-def _plan_from_args(raw) -> SamplingPlan | None:
-    plan_id = parse_id(raw)
-    if plan_id is None:
-        return None
-    plan = db.session.get(SamplingPlan, plan_id)
-    return plan if plan is not None and plan.active else None
-
-
-def _apply(form, problems: list[tuple[str, str]]) -> None:
-    for name, message in problems:
-        form[name].errors = [*form[name].errors, message]
-
-
 @bp.route("/draw", methods=["GET", "POST"])
 @access(LEAD)
 def draw():
+    """The draw form: preview what a draw would take, or draw."""
     form = DrawForm()
-    plan = _plan_from_args(request.values.get("plan_id") or request.args.get("plan"))
+    plan = queries.active_plan(
+        parse_id(request.values.get("plan_id") or request.args.get("plan")), current_user
+    )
     status = 200
     result = None
     if request.method == "GET":
@@ -352,38 +271,43 @@ def draw():
         values, problems = form.parameters()
         _apply(form, problems)
         if valid and not problems:
-            vendor = _vendor_by_code(form.vendor.data)
-            try:
-                if request.form.get("action") == "preview":
-                    result = services.preview(
+            vendor = queries.vendor_by_code(form.vendor.data, current_user)
+            period = {"period_start": form.period_start.data, "period_end": form.period_end.data}
+            if request.form.get("action") == "preview":
+                done = run_service(
+                    lambda: draws.preview(
                         vendor=vendor,
-                        period_start=form.period_start.data,
-                        period_end=form.period_end.data,
+                        **period,
                         strata=values["strata"],
                         size=values["size"],
                         margin=values["margin"],
                         confidence=values["confidence"],
-                    )
-                    status = 200
-                else:
-                    sample = services.draw_sample(
+                    ),
+                    form=form,
+                    commit=False,
+                )
+                result, status = done.value, done.status
+            else:
+                done = run_service(
+                    lambda: draws.draw_sample(
                         vendor=vendor,
-                        period_start=form.period_start.data,
-                        period_end=form.period_end.data,
+                        **period,
                         seed=form.seed.data or None,
                         plan=plan,
                         actor=current_user,
                         **values,
-                    )
-                    db.session.commit()
+                    ),
+                    form=form,
+                )
+                if done.ok:
+                    sample = done.value
                     flash(
                         f"Drew sample #{sample.id}: {len(sample.items)} items of "
                         f"{sample.population} decisions. Seed {sample.seed}.",
                         "success",
                     )
-                    return redirect(url_for("sampling.detail", sample_id=sample.id))
-            except (ValidationFailed, Conflict) as err:
-                status = _reject(form, err)
+                    return _to_sample(sample)
+                status = done.status
     return render_template("sampling/draw.html", form=form, plan=plan, result=result), status
 
 
@@ -392,21 +316,19 @@ def draw():
 def preview():
     """n and the margin it buys for the draw form's current values (JSON)."""
     args = request.args
-    vendor = _vendor_by_code(args.get("vendor"))
+    vendor = queries.vendor_by_code(args.get("vendor"), current_user)
     if vendor is None:
         return jsonify(error="Choose a vendor."), 400
     margin = None
     if args.get("size_mode", "margin") == "margin":
         try:
-            from app.sampling.forms import parse_margin_percent
-
             margin = parse_margin_percent(args.get("margin"))
         except ValueError as err:
             return jsonify(error=str(err)), 400
     size = args.get("size") if args.get("size_mode") == "size" else None
-    strata = [s for s in services.STRATUM_FIELDS if s in args.getlist("strata")]
-    try:
-        result = services.preview(
+    strata = [s for s in STRATUM_FIELDS if s in args.getlist("strata")]
+    try:  # a preview only reads: there is nothing to roll back
+        result = draws.preview(
             vendor=vendor,
             period_start=args.get("period_start", ""),
             period_end=args.get("period_end", ""),
@@ -416,7 +338,6 @@ def preview():
             confidence=args.get("confidence") or None,
         )
     except ValidationFailed as err:
-        db.session.rollback()
         return jsonify(error=err.message, details=err.details), 400
     return jsonify(
         population=result.population,
@@ -435,37 +356,31 @@ def _plan_or_404(plan_id: int) -> SamplingPlan:
     return get_or_404(SamplingPlan, plan_id, current_user)
 
 
-@bp.get("/plans")
+@bp.get("/plans", endpoint="plans")
 @access(STAFF)
-def plans():
-    status = arg_choice("status", ("active", "inactive", "all"), "active")
-    stmt = sa.select(SamplingPlan).options(joinedload(SamplingPlan.vendor))
-    if status == "active":
-        stmt = stmt.where(SamplingPlan.active)
-    elif status == "inactive":
-        stmt = stmt.where(sa.not_(SamplingPlan.active))
-    page = paginate(stmt.order_by(sa.func.lower(SamplingPlan.name), SamplingPlan.id))
+def plan_list():
+    """Sampling plans, active ones by default."""
+    status = arg_choice("status", queries.PLAN_STATUSES, "active")
     return render_template(
-        "sampling/plans.html", page=page, status=status, margin_text=margin_to_percent_text
+        "sampling/plans.html",
+        page=paginate(queries.plans(current_user, status)),
+        status=status,
+        margin_text=margin_to_percent_text,
     )
 
 
-@bp.get("/plans/<int:plan_id>")
+@bp.get("/plans/<id:plan_id>")
 @access(STAFF)
 def plan_detail(plan_id: int):
+    """A plan and the samples drawn from it."""
     plan = _plan_or_404(plan_id)
-    samples = paginate(
-        sa.select(Sample)
-        .where(Sample.plan_id == plan.id)
-        .order_by(Sample.created_at.desc(), Sample.id.desc())
-    )
-    inspectors = users_by_ids([str(i) for i in plan.inspector_ids or []])
+    samples = paginate(queries.plan_samples(plan, current_user))
     return render_template(
         "sampling/plan_detail.html",
         plan=plan,
         samples=samples,
-        counts=_item_counts([s.id for s in samples.items]),
-        inspectors=inspectors,
+        counts=queries.item_counts_by_sample(s.id for s in samples.items),
+        inspectors=queries.users_by_ids(plan.inspector_ids or []),
         margin_text=margin_to_percent_text,
     )
 
@@ -473,35 +388,34 @@ def plan_detail(plan_id: int):
 def _plan_values(form: PlanForm) -> tuple[dict, list[tuple[str, str]]]:
     values, problems = form.parameters()
     values["name"] = form.name.data
-    values["vendor"] = _vendor_by_code(form.vendor.data)
+    values["vendor"] = queries.vendor_by_code(form.vendor.data, current_user)
+    _apply(form, problems)
     return values, problems
 
 
 @bp.route("/plans/new", methods=["GET", "POST"])
 @access(LEAD)
 def plan_create():
+    """A new plan."""
     form = PlanForm()
     status = 200
     if request.method == "POST":
         status = 400
         valid = form.validate_on_submit()
         values, problems = _plan_values(form)
-        _apply(form, problems)
         if valid and not problems:
-            try:
-                plan = services.create_plan(**values, actor=current_user)
-            except (ValidationFailed, Conflict) as err:
-                status = _reject(form, err)
-            else:
-                db.session.commit()
-                flash(f"Plan {plan.name!r} created.", "success")
-                return redirect(url_for("sampling.plan_detail", plan_id=plan.id))
+            done = run_service(lambda: plans.create_plan(**values, actor=current_user), form=form)
+            if done.ok:
+                flash(f"Plan {done.value.name!r} created.", "success")
+                return redirect(url_for("sampling.plan_detail", plan_id=done.value.id))
+            status = done.status
     return render_template("sampling/plan_form.html", form=form, plan=None), status
 
 
-@bp.route("/plans/<int:plan_id>/edit", methods=["GET", "POST"])
+@bp.route("/plans/<id:plan_id>/edit", methods=["GET", "POST"])
 @access(LEAD)
 def plan_edit(plan_id: int):
+    """Change a plan (or deactivate it)."""
     plan = _plan_or_404(plan_id)
     form = PlanForm()
     status = 200
@@ -513,21 +427,20 @@ def plan_edit(plan_id: int):
         status = 400
         valid = form.validate_on_submit()
         values, problems = _plan_values(form)
-        _apply(form, problems)
         if valid and not problems:
-            try:
-                changed = services.update_plan(
+            done = run_service(
+                lambda: plans.update_plan(
                     plan, **values, active=bool(form.active.data), actor=current_user
-                )
-            except (ValidationFailed, Conflict) as err:
-                status = _reject(form, err)
-            else:
-                db.session.commit()
+                ),
+                form=form,
+            )
+            if done.ok:
                 flash(
-                    f"Plan {plan.name!r} updated." if changed else "Nothing changed.",
-                    "success" if changed else "info",
+                    f"Plan {plan.name!r} updated." if done.value else "Nothing changed.",
+                    "success" if done.value else "info",
                 )
                 return redirect(url_for("sampling.plan_detail", plan_id=plan.id))
+            status = done.status
     return render_template("sampling/plan_form.html", form=form, plan=plan), status
 
 
@@ -541,14 +454,13 @@ def queue():
     anyone's queue."""
     who = current_user
     people = []
-    if current_user.role in (ROLE_QA_LEAD, ROLE_ADMIN):
-        people = services.qa_people()
+    if can_see_all_queues(current_user):
+        people = queries.assignable_inspectors()
         chosen = parse_id(request.args.get("inspector"))
         if chosen is not None:
-            user = db.session.get(User, chosen)
-            if user is None or user.role not in QA_ROLES:
+            who = queries.user_by_id(chosen)
+            if who is None or not can_inspect(who):
                 abort(404)
-            who = user
-    page = paginate(services.queue_statement(who))
-    drafts = services.items_with_drafts([item.id for item in page.items])
+    page = paginate(queries.queue_statement(who))
+    drafts = queries.items_with_drafts([item.id for item in page.items])
     return render_template("sampling/queue.html", page=page, who=who, people=people, drafts=drafts)

@@ -19,14 +19,14 @@ from wtforms import HiddenField, SelectField, StringField, TextAreaField
 
 from app.models import ScorecardVersion
 from app.models.enums import POLICY_AREA_NAMES, POLICY_AREAS
-from app.scorecards import services
+from app.scorecards.rubric import MAX_QUESTIONS
 from app.web import BaseForm
 
 BLANK_ROWS = 5
 MAX_BLANK_ROWS = 50
 # The editor never renders more rows than this; a field of a row beyond it was not
 # sent by the editor and is ignored.
-MAX_FORM_ROWS = services.MAX_QUESTIONS + MAX_BLANK_ROWS + 50
+MAX_FORM_ROWS = MAX_QUESTIONS + MAX_BLANK_ROWS + 50
 ROW_TEXT = ("order", "section", "key", "text", "guidance", "weight")
 ROW_FLAGS = ("critical", "allow_na", "remove")
 COLUMN_NAMES = {

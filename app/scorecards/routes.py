@@ -8,16 +8,14 @@ change them (DESIGN §1).
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy.orm import selectinload
 
-from app.errors import Conflict, DomainError, NotFound, ValidationFailed
+from app.errors import Conflict, NotFound, ValidationFailed
 from app.extensions import db
-from app.models import AuditEvent, ScorecardSection, ScorecardTemplate, ScorecardVersion, User
+from app.models import ScorecardTemplate, ScorecardVersion, User
 from app.models.enums import POLICY_AREA_NAMES, POLICY_AREAS
-from app.scorecards import services
+from app.scorecards import queries, services
 from app.scorecards.forms import (
     BLANK_ROWS,
     COLUMN_NAMES,
@@ -31,10 +29,11 @@ from app.scorecards.forms import (
     rows_from_form,
     rows_from_version,
 )
+from app.scorecards.rubric import normalise_sections
 from app.security.access import access, blueprint_policy, signed_in
-from app.security.predicates import can_see_scorecard_drafts
-from app.security.roles import ROLE_ADMIN, ROLE_QA_LEAD
-from app.web import apply_errors, arg_choice, paginate
+from app.security.predicates import can_manage_scorecards, can_see_scorecard_history
+from app.security.roles import ROLE_QA_LEAD
+from app.web import arg_choice, paginate, run_service
 
 bp = Blueprint("scorecards", __name__, url_prefix="/scorecards")
 blueprint_policy(bp, signed_in())
@@ -47,55 +46,19 @@ def _actor() -> User:
     return current_user._get_current_object()
 
 
-def _is_lead() -> bool:
-    return current_user.is_authenticated and current_user.role == ROLE_QA_LEAD
-
-
-def person(user_id: int | None) -> str:
-    """Who published a version: vendor users see the stable pseudonym, never a name."""
-    if user_id is None:
-        return "—"
-    user = db.session.get(User, user_id)
-    if user is None:
-        return "—"
-    return user.pseudonym if current_user.is_vendor_user else user.name
-
-
-@bp.context_processor
-def _helpers():
-    return {
-        "is_lead": _is_lead(),
-        "sees_drafts": current_user.is_authenticated and can_see_scorecard_drafts(current_user),
-        "person": person,
-    }
-
-
 def _template_or_404(template_id: int) -> ScorecardTemplate:
-    return db.get_or_404(ScorecardTemplate, template_id)
+    template = queries.template(template_id)
+    if template is None:
+        abort(404)
+    return template
 
 
 def _version_or_404(template: ScorecardTemplate, version_id: int) -> ScorecardVersion:
     """A version of `template`; a draft only for those who may see drafts."""
-    version = db.session.scalar(
-        sa.select(ScorecardVersion)
-        .where(ScorecardVersion.id == version_id, ScorecardVersion.template_id == template.id)
-        .options(selectinload(ScorecardVersion.sections).selectinload(ScorecardSection.questions))
-    )
+    version = queries.version(version_id, current_user, template)
     if version is None:
-        abort(404)
-    if version.state == services.DRAFT and not can_see_scorecard_drafts(current_user):
         abort(404)
     return version
-
-
-def _with_rubric(version: ScorecardVersion | None) -> ScorecardVersion | None:
-    if version is None:
-        return None
-    return db.session.scalar(
-        sa.select(ScorecardVersion)
-        .where(ScorecardVersion.id == version.id)
-        .options(selectinload(ScorecardVersion.sections).selectinload(ScorecardSection.questions))
-    )
 
 
 # Reading --------------------------------------------------------------------------------
@@ -104,57 +67,38 @@ def _with_rubric(version: ScorecardVersion | None) -> ScorecardVersion | None:
 @bp.get("/")
 def index():
     area = arg_choice("area", POLICY_AREAS, "")
-    stmt = sa.select(ScorecardTemplate)
-    if area:
-        stmt = stmt.where(ScorecardTemplate.policy_area == area)
-    order = sa.case({a: n for n, a in enumerate(POLICY_AREAS)}, value=ScorecardTemplate.policy_area)
-    page = paginate(stmt.order_by(order, ScorecardTemplate.id))
-    rows = services.template_rows(list(page.items))
-    missing = []
-    if _is_lead():
-        taken = set(db.session.scalars(sa.select(ScorecardTemplate.policy_area)))
-        missing = [a for a in POLICY_AREAS if a not in taken]
+    page = paginate(queries.in_area_order(queries.templates(area)))
     return render_template(
         "scorecards/index.html",
         page=page,
-        rows=rows,
+        rows=queries.template_rows(list(page.items)),
         area=area,
         filtered=bool(area),
-        missing_areas=missing,
+        missing_areas=queries.free_areas() if can_manage_scorecards(current_user) else [],
     )
 
 
-@bp.get("/<int:template_id>")
+@bp.get("/<id:template_id>")
 def detail(template_id: int):
     template = _template_or_404(template_id)
-    versions = list(template.versions)
-    if not can_see_scorecard_drafts(current_user):
-        versions = [v for v in versions if v.state != services.DRAFT]
-    published = _with_rubric(next((v for v in versions if v.state == services.PUBLISHED), None))
-    draft = next((v for v in versions if v.state == services.DRAFT), None)
+    versions = queries.versions_for(template, current_user)
+    published = next((v for v in versions if v.state == queries.PUBLISHED), None)
+    draft = next((v for v in versions if v.state == queries.DRAFT), None)
     history = []
-    if current_user.role in (ROLE_ADMIN, ROLE_QA_LEAD):
-        history = db.session.scalars(
-            sa.select(AuditEvent)
-            .where(
-                AuditEvent.object_type == "scorecard_template",
-                AuditEvent.object_id == str(template.id),
-            )
-            .order_by(AuditEvent.seq.desc())
-            .limit(HISTORY_LIMIT)
-        ).all()
+    if can_see_scorecard_history(current_user):
+        history = queries.history(template, HISTORY_LIMIT)
     return render_template(
         "scorecards/detail.html",
         template=template,
-        versions=sorted(versions, key=lambda v: v.number, reverse=True),
-        published=published,
+        versions=versions,
+        published=queries.with_rubric(published),
         draft=draft,
-        draft_questions=services.question_count(draft) if draft is not None else 0,
+        draft_questions=queries.question_count(draft) if draft is not None else 0,
         history=history,
     )
 
 
-@bp.get("/<int:template_id>/versions/<int:version_id>")
+@bp.get("/<id:template_id>/versions/<id:version_id>")
 def version(template_id: int, version_id: int):
     template = _template_or_404(template_id)
     version = _version_or_404(template, version_id)
@@ -162,38 +106,32 @@ def version(template_id: int, version_id: int):
         "scorecards/version.html",
         template=template,
         version=version,
-        has_published=services.current_of(template) is not None,
+        has_published=queries.current_of(template) is not None,
     )
 
 
 # Templates ------------------------------------------------------------------------------
 
 
-def _free_areas() -> list[str]:
-    taken = set(db.session.scalars(sa.select(ScorecardTemplate.policy_area)))
-    return [a for a in POLICY_AREAS if a not in taken]
-
-
 @bp.route("/new", methods=["GET", "POST"])
 @access(LEAD)
 def create():
     form = TemplateForm()
-    free = _free_areas()
+    free = queries.free_areas()
     if request.method == "GET" and free:
         form.policy_area.choices = [(a, POLICY_AREA_NAMES[a]) for a in free]
     if form.validate_on_submit():
-        try:
-            template = services.create_template(
+        done = run_service(
+            lambda: services.create_template(
                 name=form.name.data,
                 policy_area=form.policy_area.data,
                 description=form.description.data,
                 actor=_actor(),
-            )
-        except ValidationFailed as err:
-            db.session.rollback()
-            apply_errors(form, err)
-        else:
-            db.session.commit()
+            ),
+            form=form,
+        )
+        if done.ok:
+            template = done.value
             flash(
                 f"Scorecard template {template.name} was created. Version 1 is a draft: "
                 "add its questions, then publish it.",
@@ -210,24 +148,23 @@ def create():
     return render_template("scorecards/form.html", form=form, template=None, free=free), status
 
 
-@bp.route("/<int:template_id>/edit", methods=["GET", "POST"])
+@bp.route("/<id:template_id>/edit", methods=["GET", "POST"])
 @access(LEAD)
 def edit(template_id: int):
     template = _template_or_404(template_id)
     form = TemplateDetailsForm(obj=template)
     if form.validate_on_submit():
-        try:
-            changed = services.update_template(
+        done = run_service(
+            lambda: services.update_template(
                 template,
                 name=form.name.data,
                 description=form.description.data,
                 actor=_actor(),
-            )
-        except ValidationFailed as err:
-            db.session.rollback()
-            apply_errors(form, err)
-        else:
-            db.session.commit()
+            ),
+            form=form,
+        )
+        if done.ok:
+            changed = done.value
             flash(
                 f"Scorecard template {template.name} was updated."
                 if changed
@@ -242,41 +179,32 @@ def edit(template_id: int):
 # Versions -------------------------------------------------------------------------------
 
 
-@bp.post("/<int:template_id>/new-draft")
+@bp.post("/<id:template_id>/new-draft")
 @access(LEAD)
 def new_draft(template_id: int):
     template = _template_or_404(template_id)
-    try:
-        draft = services.new_draft(template, actor=_actor())
-    except DomainError as err:
-        db.session.rollback()
-        flash(err.message, "warning")
+    done = run_service(lambda: services.new_draft(template, actor=_actor()))
+    if not done.ok:
         return redirect(url_for("scorecards.detail", template_id=template_id))
-    db.session.commit()
     flash(
-        f"Version {draft.number} is a new draft, a copy of the published rubric. "
+        f"Version {done.value.number} is a new draft, a copy of the published rubric. "
         "Inspections keep using the published version until you publish this one.",
         "success",
     )
     return redirect(
-        url_for("scorecards.edit_version", template_id=template_id, version_id=draft.id)
+        url_for("scorecards.edit_version", template_id=template_id, version_id=done.value.id)
     )
 
 
-@bp.post("/<int:template_id>/versions/<int:version_id>/publish")
+@bp.post("/<id:template_id>/versions/<id:version_id>/publish")
 @access(LEAD)
 def publish(template_id: int, version_id: int):
     template = _template_or_404(template_id)
     version = _version_or_404(template, version_id)
-    try:
-        services.publish(version, actor=_actor())
-    except DomainError as err:
-        db.session.rollback()
-        flash(err.message, "warning")
+    if not run_service(lambda: services.publish(version, actor=_actor())).ok:
         return redirect(
             url_for("scorecards.version", template_id=template_id, version_id=version_id)
         )
-    db.session.commit()
     flash(
         f"Version {version.number} is published: new inspections of this policy area "
         "are scored on it.",
@@ -285,24 +213,28 @@ def publish(template_id: int, version_id: int):
     return redirect(url_for("scorecards.detail", template_id=template_id))
 
 
-@bp.post("/<int:template_id>/versions/<int:version_id>/discard")
+def _not_found_is_404(call):
+    """Run `call`; a version deleted meanwhile (NotFound) is a 404 page, not a message."""
+    try:
+        return call()
+    except NotFound:
+        db.session.rollback()
+        abort(404)
+
+
+@bp.post("/<id:template_id>/versions/<id:version_id>/discard")
 @access(LEAD)
 def discard(template_id: int, version_id: int):
     template = _template_or_404(template_id)
     version = _version_or_404(template, version_id)
     number = version.number
-    try:
-        services.discard_draft(version, actor=_actor())
-    except NotFound:
-        db.session.rollback()
-        abort(404)
-    except DomainError as err:
-        db.session.rollback()
-        flash(err.message, "warning")
+    done = run_service(
+        lambda: _not_found_is_404(lambda: services.discard_draft(version, actor=_actor()))
+    )
+    if not done.ok:
         return redirect(
             url_for("scorecards.version", template_id=template_id, version_id=version_id)
         )
-    db.session.commit()
     flash(f"Draft version {number} was discarded.", "success")
     return redirect(url_for("scorecards.detail", template_id=template_id))
 
@@ -315,13 +247,13 @@ def _blank_count(raw, default: int = BLANK_ROWS) -> int:
     return min(max(count, 1), MAX_BLANK_ROWS)
 
 
-@bp.route("/<int:template_id>/versions/<int:version_id>/edit", methods=["GET", "POST"])
+@bp.route("/<id:template_id>/versions/<id:version_id>/edit", methods=["GET", "POST"])
 @access(LEAD)
 def edit_version(template_id: int, version_id: int):
     template = _template_or_404(template_id)
     version = _version_or_404(template, version_id)
     view = url_for("scorecards.version", template_id=template_id, version_id=version_id)
-    if version.state != services.DRAFT:
+    if version.state != queries.DRAFT:
         flash(
             f"Version {version.number} is {version.state} and can no longer change. "
             "Make a new draft to edit the rubric.",
@@ -358,7 +290,7 @@ def edit_version(template_id: int, version_id: int):
         if status == 303:  # nothing to change
             flash("Nothing changed.", "info")
             return redirect(view)
-        if version.state != services.DRAFT:  # published meanwhile by someone else
+        if version.state != queries.DRAFT:  # published meanwhile by someone else
             flash(general[0] if general else "This version can no longer change.", "warning")
             return redirect(view)
         if more:
@@ -376,12 +308,16 @@ def edit_version(template_id: int, version_id: int):
 
 def _save(version: ScorecardVersion, form: RubricForm, rubric) -> tuple[int, list[str]]:
     """Save the editor's rows: (302, []) when saved, (303, []) when nothing changed,
-    else the status to answer and the messages that name no row."""
+    else the status to answer and the messages that name no row.
+
+    Not through `run_service`: the services' problems go on the editor's rows and
+    columns (`sections[i].questions[j].key`), which are no form fields, and a
+    concurrent save keeps the rows shown; neither is a form error or a flash."""
     if not form.validate():
         return 400, [f"{name}: {', '.join(errors)}" for name, errors in form.errors.items()]
     if rubric.has_row_errors:
         # Say everything at once: the services' checks of the rows too.
-        _, problems = services.normalise_sections(rubric.sections)
+        _, problems = normalise_sections(rubric.sections)
         return 400, apply_problems(rubric, problems)
     try:
         changed = services.save_draft(
@@ -396,7 +332,7 @@ def _save(version: ScorecardVersion, form: RubricForm, rubric) -> tuple[int, lis
     except Conflict as err:
         db.session.rollback()
         db.session.refresh(version)
-        if version.state != services.DRAFT:
+        if version.state != queries.DRAFT:
             return 409, [err.message]
         # Someone else saved meanwhile: keep these rows; saving again replaces theirs.
         form.revision.data = services.revision(version)

@@ -10,19 +10,12 @@ rubric means making a new draft from it. A template has at most one draft at a t
 Every operation takes the acting user, validates, flushes and records its audit event;
 the caller commits once. Changes to one template are serialised by a row lock on the
 template, so two leads acting at once never both win (e.g. two publishes, or two new
-drafts).
+drafts). What a valid rubric is lives in `rubric.py`; reads in `queries.py`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
-import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from numbers import Real
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, InvalidRequestError
@@ -39,6 +32,8 @@ from app.models import (
     User,
 )
 from app.models.enums import POLICY_AREA_NAMES, POLICY_AREAS
+from app.scorecards.queries import DRAFT, PUBLISHED, SUPERSEDED, current_of, question_count
+from app.scorecards.rubric import clean, fingerprint, normalise_sections
 from app.validation import (
     CONTROL_MESSAGE,
     TEXT_WHITESPACE,
@@ -49,70 +44,9 @@ from app.validation import (
 
 NAME_MAX = 120
 DESCRIPTION_MAX = 2000
-TITLE_MAX = 200
-TEXT_MAX = 1000
-GUIDANCE_MAX = 4000
-WEIGHT_MAX = 100
-DEFAULT_WEIGHT = 1.0
-MAX_SECTIONS = 20
-MAX_QUESTIONS = 100
-KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-KEY_MESSAGE = (
-    "Use a lower-case letter followed by up to 63 lower-case letters, digits or "
-    "underscores, e.g. policy_applied."
-)
-WEIGHT_MESSAGE = f"Enter a number greater than 0 and at most {WEIGHT_MAX}, e.g. 1 or 2.5."
-
-DRAFT = "draft"
-PUBLISHED = "published"
-SUPERSEDED = "superseded"
 
 
-# Who sees what -------------------------------------------------------------------------
-
-
-# Reading -------------------------------------------------------------------------------
-
-
-def published_version(policy_area: str) -> ScorecardVersion | None:
-    """The version inspections of `policy_area` use now: its template's published one."""
-    return db.session.scalar(
-        sa.select(ScorecardVersion)
-        .join(ScorecardTemplate, ScorecardTemplate.id == ScorecardVersion.template_id)
-        .where(ScorecardTemplate.policy_area == policy_area, ScorecardVersion.state == PUBLISHED)
-        .order_by(ScorecardVersion.number.desc())
-        .limit(1)
-    )
-
-
-def version_questions(version: ScorecardVersion) -> list[ScorecardQuestion]:
-    """The version's questions in rubric order: section position, then question position."""
-    return list(
-        db.session.scalars(
-            sa.select(ScorecardQuestion)
-            .join(ScorecardSection, ScorecardSection.id == ScorecardQuestion.section_id)
-            .where(ScorecardQuestion.version_id == version.id)
-            .order_by(ScorecardSection.position, ScorecardQuestion.position)
-        )
-    )
-
-
-def draft_of(template: ScorecardTemplate) -> ScorecardVersion | None:
-    """The template's draft version, if it has one."""
-    return db.session.scalar(
-        sa.select(ScorecardVersion).where(
-            ScorecardVersion.template_id == template.id, ScorecardVersion.state == DRAFT
-        )
-    )
-
-
-def current_of(template: ScorecardTemplate) -> ScorecardVersion | None:
-    """The template's published version, if it has one."""
-    return db.session.scalar(
-        sa.select(ScorecardVersion).where(
-            ScorecardVersion.template_id == template.id, ScorecardVersion.state == PUBLISHED
-        )
-    )
+# The stored rubric ---------------------------------------------------------------------
 
 
 def rubric(version: ScorecardVersion | int) -> list[dict]:
@@ -160,67 +94,7 @@ def rubric(version: ScorecardVersion | int) -> list[dict]:
 def revision(version: ScorecardVersion) -> str:
     """A fingerprint of a version's content: the editor sends back the one it showed,
     so a save over someone else's newer save is refused instead of silently lost."""
-    return _fingerprint(rubric(version))
-
-
-def _fingerprint(sections: list[dict]) -> str:
-    canonical = json.dumps(sections, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
-
-
-@dataclass(frozen=True)
-class TemplateRow:
-    """One line of the templates list."""
-
-    template: ScorecardTemplate
-    published: ScorecardVersion | None
-    has_draft: bool
-    questions: int
-
-
-def template_rows(templates: list[ScorecardTemplate]) -> list[TemplateRow]:
-    """The published version, draft flag and published question count of each template,
-    counted by the database in two grouped queries."""
-    ids = [t.id for t in templates]
-    if not ids:
-        return []
-    versions = db.session.scalars(
-        sa.select(ScorecardVersion).where(
-            ScorecardVersion.template_id.in_(ids),
-            ScorecardVersion.state.in_((PUBLISHED, DRAFT)),
-        )
-    ).all()
-    published = {v.template_id: v for v in versions if v.state == PUBLISHED}
-    drafts = {v.template_id for v in versions if v.state == DRAFT}
-    counts = dict(
-        db.session.execute(
-            sa.select(ScorecardQuestion.version_id, sa.func.count())
-            .where(ScorecardQuestion.version_id.in_([v.id for v in published.values()] or [0]))
-            .group_by(ScorecardQuestion.version_id)
-        )
-        .tuples()
-        .all()
-    )
-    return [
-        TemplateRow(
-            template=t,
-            published=published.get(t.id),
-            has_draft=t.id in drafts,
-            questions=counts.get(published[t.id].id, 0) if t.id in published else 0,
-        )
-        for t in templates
-    ]
-
-
-def question_count(version: ScorecardVersion) -> int:
-    return (
-        db.session.scalar(
-            sa.select(sa.func.count())
-            .select_from(ScorecardQuestion)
-            .where(ScorecardQuestion.version_id == version.id)
-        )
-        or 0
-    )
+    return fingerprint(rubric(version))
 
 
 # Audit states --------------------------------------------------------------------------
@@ -245,10 +119,6 @@ def version_state(version: ScorecardVersion) -> dict:
 
 
 # Templates -----------------------------------------------------------------------------
-
-
-def _clean(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else ""
 
 
 def _check_details(name: str, description: str) -> list[dict]:
@@ -322,9 +192,9 @@ def create_template(
 ) -> ScorecardTemplate:
     """A new template for a policy area that has none, with version 1 as an empty draft.
     Raises ValidationFailed naming every bad field."""
-    name = _clean(name)
-    policy_area = _clean(policy_area)
-    description = _clean(description)
+    name = clean(name)
+    policy_area = clean(policy_area)
+    description = clean(description)
     problems = _check_details(name, description)
     if policy_area not in POLICY_AREAS:
         names = ", ".join(POLICY_AREA_NAMES[a] for a in POLICY_AREAS)
@@ -359,8 +229,8 @@ def update_template(
 ) -> bool:
     """Change a template's name and description (its policy area is fixed: inspections
     find their rubric by it). Returns False when nothing changed."""
-    name = _clean(name)
-    description = _clean(description)
+    name = clean(name)
+    description = clean(description)
     problems = _check_details(name, description)
     if not problems and _name_taken(name, template.id) is not None:
         problems = [_name_problem()]
@@ -439,131 +309,6 @@ def _used_by_inspections(version: ScorecardVersion) -> bool:
 # Drafts --------------------------------------------------------------------------------
 
 
-def _bool(value: Any, default: bool, field: str, problems: list[dict]) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    problems.append(problem(field, "Give true or false."))
-    return default
-
-
-def parse_weight(value: Any) -> float | None:
-    """A weight from a number or a numeric string (empty: the default of 1); None when
-    it is not a number in (0, 100]."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return DEFAULT_WEIGHT
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        try:
-            number = float(value.strip().replace(",", "."))
-        except ValueError:
-            return None
-    elif isinstance(value, Real):
-        number = float(value)
-    else:
-        return None
-    if not math.isfinite(number) or not 0 < number <= WEIGHT_MAX:
-        return None
-    return number
-
-
-def _question(raw: Any, where: str, keys: dict[str, str], problems: list[dict]) -> dict:
-    if not isinstance(raw, dict):
-        problems.append(problem(where, "Each question must be an object."))
-        return {}
-    key = _clean(raw.get("key"))
-    text = _clean(raw.get("text"))
-    guidance = _clean(raw.get("guidance"))
-    if not key:
-        problems.append(problem(f"{where}.key", "A key is required."))
-    elif not KEY_PATTERN.match(key):
-        problems.append(problem(f"{where}.key", KEY_MESSAGE))
-    elif key in keys:
-        problems.append(
-            problem(f"{where}.key", f"The key {key} is already used by another question.")
-        )
-    else:
-        keys[key] = where
-    if not text:
-        problems.append(problem(f"{where}.text", "The question text is required."))
-    elif len(text) > TEXT_MAX:
-        problems.append(problem(f"{where}.text", f"At most {TEXT_MAX} characters."))
-    elif has_control_characters(text, TEXT_WHITESPACE):
-        problems.append(problem(f"{where}.text", CONTROL_MESSAGE))
-    if len(guidance) > GUIDANCE_MAX:
-        problems.append(problem(f"{where}.guidance", f"At most {GUIDANCE_MAX} characters."))
-    elif has_control_characters(guidance, TEXT_WHITESPACE):
-        problems.append(problem(f"{where}.guidance", CONTROL_MESSAGE))
-    weight = parse_weight(raw.get("weight"))
-    if weight is None:
-        problems.append(problem(f"{where}.weight", WEIGHT_MESSAGE))
-    return {
-        "key": key,
-        "text": text,
-        "guidance": guidance,
-        "weight": weight,
-        "critical": _bool(raw.get("critical"), False, f"{where}.critical", problems),
-        "allow_na": _bool(raw.get("allow_na"), True, f"{where}.allow_na", problems),
-    }
-
-
-def normalise_sections(sections: Any) -> tuple[list[dict], list[dict]]:
-    """Check a rubric given as `[{"title", "questions": [{"key", "text", "guidance",
-    "weight", "critical", "allow_na"}]}]`; return it cleaned, and every problem found,
-    each naming its place, e.g. `sections[1].questions[0].weight`."""
-    problems: list[dict] = []
-    if not isinstance(sections, list):
-        return [], [problem("sections", "Give a list of sections.")]
-    if len(sections) > MAX_SECTIONS:
-        problems.append(problem("sections", f"At most {MAX_SECTIONS} sections."))
-    total = sum(
-        len(s.get("questions") or [])
-        for s in sections
-        if isinstance(s, dict) and isinstance(s.get("questions"), list)
-    )
-    if total > MAX_QUESTIONS:
-        problems.append(
-            problem("sections", f"At most {MAX_QUESTIONS} questions in all (there are {total}).")
-        )
-    keys: dict[str, str] = {}
-    titles: set[str] = set()
-    cleaned = []
-    for i, raw in enumerate(sections):
-        where = f"sections[{i}]"
-        if not isinstance(raw, dict):
-            problems.append(problem(where, "Each section must be an object."))
-            continue
-        title = _clean(raw.get("title"))
-        if not title:
-            problems.append(problem(f"{where}.title", "A section title is required."))
-        elif len(title) > TITLE_MAX:
-            problems.append(problem(f"{where}.title", f"At most {TITLE_MAX} characters."))
-        elif has_control_characters(title):
-            problems.append(problem(f"{where}.title", CONTROL_MESSAGE))
-        elif title.casefold() in titles:
-            problems.append(
-                problem(f"{where}.title", f"Another section is already titled “{title}”.")
-            )
-        else:
-            titles.add(title.casefold())
-        questions = raw.get("questions")
-        if not isinstance(questions, list) or not questions:
-            problems.append(problem(f"{where}.questions", "A section needs at least one question."))
-            questions = questions if isinstance(questions, list) else []
-        cleaned.append(
-            {
-                "title": title,
-                "questions": [
-                    _question(q, f"{where}.questions[{j}]", keys, problems)
-                    for j, q in enumerate(questions)
-                ],
-            }
-        )
-    return cleaned, problems
-
-
 def save_draft(
     version: ScorecardVersion,
     sections: list[dict],
@@ -581,7 +326,7 @@ def save_draft(
     if version.state != DRAFT:
         raise _immutable(version)
     before = rubric(version)
-    if expected_revision is not None and expected_revision != _fingerprint(before):
+    if expected_revision is not None and expected_revision != fingerprint(before):
         raise Conflict(
             "Someone else saved this draft while you were editing it; your changes were not saved."
         )

@@ -127,3 +127,16 @@ def _enforce_api(policy: Policy):
     if current_user.role not in policy.roles:
         return api_error(403, "forbidden", "your role may not do this")
     return None
+
+
+def can_open(user, endpoint: str) -> bool:
+    """Whether `user` may reach the page `endpoint` by its declared policy (for menus
+    and links: only what would open is offered)."""
+    from flask import current_app
+
+    policy = policy_for(current_app, endpoint)
+    if policy is None or policy.kind == "api":
+        return False
+    if policy.kind == "public":
+        return True
+    return user is not None and user.is_authenticated and user.role in policy.roles

@@ -8,7 +8,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from flask import g, request
+from flask import g
 
 from app.extensions import db
 from app.models import ApiToken, User
@@ -59,7 +59,3 @@ def load_user_from_request(req) -> User | None:
         db.session.commit()
     g.api_token = token
     return user
-
-
-def is_api_request() -> bool:
-    return request.blueprint == "api" or request.path.startswith("/api/")

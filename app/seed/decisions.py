@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 from app.models.enums import POLICY_AREAS
+from app.months import bounds
 
 # How often each policy area comes up, and how often its decisions are rejections.
 AREA_MIX = {"listing": 0.45, "content": 0.25, "seller": 0.2, "ipr": 0.1}
@@ -100,8 +101,7 @@ def demo_decisions(
     weights = [AREA_MIX[a] for a in areas]
     serial = 0
     for month in months:
-        start = datetime(month.year, month.month, 1, tzinfo=UTC)
-        end = datetime(month.year + (month.month == 12), month.month % 12 + 1, 1, tzinfo=UTC)
+        start, end = bounds(month)
         span = int((min(end, datetime.now(UTC)) - start).total_seconds())
         if span <= 0:
             continue

@@ -4,7 +4,7 @@ that exist (by natural key) are left alone."""
 from __future__ import annotations
 
 import csv
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -177,7 +177,7 @@ SAMPLE_SIZE = 150
 def seed_decisions() -> int:
     """Six months of decisions per demo vendor (the current month so far included),
     through the same import path as the API and CSV files."""
-    from app.decisions.ingest import import_decisions
+    from app.decisions.intake import import_decisions
     from app.models import Decision
     from app.seed.decisions import demo_decisions
 
@@ -205,6 +205,7 @@ def seed_samples() -> int:
     """A monthly contract plan per vendor and its draws for the last closed months,
     dealt round-robin to the demo inspectors; one item skipped to show replacement."""
     from app.models import Sample, SampleItem
+    from app.months import last_day
     from app.sampling import services as sampling
 
     inspectors = db.session.scalars(
@@ -229,7 +230,7 @@ def seed_samples() -> int:
         )
         for months_ago in range(SAMPLED_MONTHS, 0, -1):
             start = _month(months_ago)
-            end = _month(months_ago - 1) - timedelta(days=1)
+            end = last_day(start)
             sample = sampling.draw_sample(
                 vendor=vendor,
                 period_start=start,

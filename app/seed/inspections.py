@@ -15,14 +15,17 @@ sample of its rejects.
 from __future__ import annotations
 
 import random
-from datetime import timedelta
 
 import sqlalchemy as sa
 
 from app.extensions import db
 from app.inspections import services
-from app.models import Decision, Inspection, Label, Sample, SampleItem, User, Vendor
+from app.inspections.queries import questions_of
+from app.models import Decision, Inspection, Label, Sample, User, Vendor
+from app.months import last_day
+from app.sampling import queries
 from app.sampling import services as sampling
+from app.scorecards.queries import published_version
 
 # Overall accuracy by month, oldest first (the last closed months), and the share of
 # errors that are critical.
@@ -107,18 +110,8 @@ def _labels_by_area() -> dict[str, list[str]]:
     return found
 
 
-def _items(sample: Sample) -> list[SampleItem]:
-    return list(
-        db.session.scalars(
-            sa.select(SampleItem)
-            .where(SampleItem.sample_id == sample.id, SampleItem.status == "pending")
-            .order_by(SampleItem.id)
-        )
-    )
-
-
 def _inspect_sample(sample: Sample, accuracy: float, verdicts: _Verdicts, *, latest: bool) -> int:
-    items = _items(sample)
+    items = queries.pending_items(sample)
     if latest:
         finalised = int(len(items) * LATEST_DONE)
         drafts = min(LATEST_DRAFTS, len(items) - finalised)
@@ -131,7 +124,7 @@ def _inspect_sample(sample: Sample, accuracy: float, verdicts: _Verdicts, *, lat
         decision = item.decision
         area = decision.policy_area
         if area not in questions_by_area:
-            questions_by_area[area] = services.questions_of(services.published_version(area))
+            questions_by_area[area] = questions_of(published_version(area))
         questions = questions_by_area[area]
         values = verdicts.verdict(decision, index not in wrong, questions)
         final = index < finalised
@@ -229,6 +222,5 @@ def seed_inspections(months: list) -> int:
         if code == "BRIGHTLINE":
             _correct_one(vendor)
         if code == "KESTREL" and months:
-            end = (months[-1].replace(day=28) + timedelta(days=4)).replace(day=1)
-            made += _targeted(vendor, verdicts, inspectors, months[-1], end - timedelta(days=1))
+            made += _targeted(vendor, verdicts, inspectors, months[-1], last_day(months[-1]))
     return made

@@ -3,51 +3,43 @@ answers its creation, and never again: only its hash is stored."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from flask import (
-    Blueprint,
-    flash,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.auth.services import safe_next
-from app.errors import DomainError, ValidationFailed
+from app.errors import ValidationFailed
 from app.extensions import db
-from app.models import ApiToken, User
+from app.models import User
 from app.security.access import blueprint_policy, signed_in
 from app.security.roles import ROLE_ADMIN, SCOPES
-from app.tokens import services
+from app.tokens import queries, services
 from app.tokens.forms import TokenForm
-from app.web import apply_errors, arg_choice, paginate, parse_id
+from app.users.queries import active_users, find_user
+from app.web import apply_errors, arg_choice, paginate, parse_id, run_service
 
 bp = Blueprint("tokens", __name__, url_prefix="/tokens")
 blueprint_policy(bp, signed_in(ROLE_ADMIN))
+
+# The service names the expiry `expires_at`; the form asks for the day, `expires_on`.
+EXPIRY_ALIAS = {"expires_at": "expires_on"}
 
 
 @bp.get("/")
 def index():
     """Every token, with user search, a status filter and pagination."""
     q = (request.args.get("q") or "").strip()
-    status = arg_choice("status", services.TOKEN_STATUSES, "active")
+    status = arg_choice("status", queries.TOKEN_STATUSES, "active")
     user_id = parse_id(request.args.get("user"))
-    page = paginate(services.token_list_query(q=q, status=status, user_id=user_id))
+    page = paginate(queries.token_list(q=q, status=status, user_id=user_id))
     return render_template(
         "tokens/index.html",
         page=page,
         q=q,
         status=status,
-        user_filter=db.session.get(User, user_id) if user_id else None,
+        user_filter=find_user(user_id),
         filtered=bool(q or user_id) or status != "active",
         token_status=services.token_status,
     )
-
-
-def _active_users() -> list[User]:
-    return list(db.session.scalars(sa.select(User).where(User.active).order_by(User.email)))
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -56,27 +48,15 @@ def create():
     form = TokenForm()
     if request.method == "GET":
         form.user.data = request.args.get("user", "")
-    user = _chosen_user(form.user.data)
+    user = queries.active_user(parse_id(form.user.data))
     if request.method == "GET":
         if user is not None:
             form.scopes.data = list(services.allowed_scopes(user))
         return _render_form(form, user)
     if form.validate():
-        try:
-            if user is None:
-                raise _user_error(form.user.data)
-            token, plain = services.create_token(
-                user,
-                name=form.name.data,
-                scopes=form.scopes.data,
-                expires_at=services.expiry_from_date(form.expires_on.data, current_user.time_zone),
-                actor=current_user._get_current_object(),
-            )
-        except DomainError as err:
-            db.session.rollback()
-            apply_errors(form, err, aliases={"expires_at": "expires_on"})
-        else:
-            db.session.commit()
+        done = run_service(lambda: _create(form, user), form=form, aliases=EXPIRY_ALIAS)
+        if done.ok:
+            token, plain = done.value
             return render_template("tokens/created.html", token=token, plain=plain)
     elif user is None and not form.user.errors:
         apply_errors(form, _user_error(form.user.data))
@@ -89,7 +69,7 @@ def _render_form(form: TokenForm, user: User | None, status: int = 200):
             "tokens/form.html",
             form=form,
             user=user,
-            users=_active_users(),
+            users=active_users(),
             allowed=services.allowed_scopes(user) if user else (),
             scope_help=SCOPES,
         ),
@@ -97,11 +77,17 @@ def _render_form(form: TokenForm, user: User | None, status: int = 200):
     )
 
 
-def _chosen_user(raw: str | None) -> User | None:
-    """The active user the token is for, or None (unknown, inactive or malformed id)."""
-    user_id = parse_id(raw)
-    user = db.session.get(User, user_id) if user_id else None
-    return user if user is not None and user.active else None
+def _create(form: TokenForm, user: User | None):
+    """Create the token the form describes for `user` (the active user it names)."""
+    if user is None:
+        raise _user_error(form.user.data)
+    return services.create_token(
+        user,
+        name=form.name.data,
+        scopes=form.scopes.data,
+        expires_at=services.expiry_from_date(form.expires_on.data, current_user.time_zone),
+        actor=current_user._get_current_object(),
+    )
 
 
 def _user_error(raw: str | None) -> ValidationFailed:
@@ -109,10 +95,10 @@ def _user_error(raw: str | None) -> ValidationFailed:
     return ValidationFailed(message, [{"field": "user", "message": message}])
 
 
-@bp.post("/<int:token_id>/revoke")
+@bp.post("/<id:token_id>/revoke")
 def revoke(token_id: int):
     """Revoke a token; it stops working with the next request."""
-    token = db.get_or_404(ApiToken, token_id)
+    token = queries.token_or_404(token_id)
     if token.revoked_at is not None:
         flash(f"Token {token.prefix}… was already revoked.", "info")
     else:

@@ -1,13 +1,11 @@
-"""API token operations: list, create (shown once), revoke."""
+"""API token operations: create (shown once), revoke; the scopes a user's token may
+carry and whether a token works now."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
-import sqlalchemy as sa
-from sqlalchemy.orm import contains_eager
-
-from app.audit.services import record, record_change
+from app.audit.services import record_change, record_creation
 from app.errors import ValidationFailed
 from app.extensions import db
 from app.models import ApiToken, User
@@ -15,7 +13,6 @@ from app.security.roles import ROLE_SCOPES, SCOPES
 from app.security.tokens import generate_token, hash_token
 from app.validation import zone_or_utc
 
-TOKEN_STATUSES = ("active", "expired", "revoked", "all")
 # A token's expiry is a date; beyond this horizon "no expiry" says the same more honestly.
 MAX_EXPIRY_YEARS = 10
 
@@ -35,31 +32,6 @@ def token_status(token: ApiToken, now: datetime | None = None) -> str:
     if not token.user.active:
         return "user_inactive"
     return "active"
-
-
-def token_list_query(*, q: str = "", status: str = "active", user_id: int | None = None):
-    """Tokens matching the list filters, newest first, with their users loaded."""
-    now = datetime.now(UTC)
-    stmt = sa.select(ApiToken).join(ApiToken.user).options(contains_eager(ApiToken.user))
-    q = q.strip().lower()
-    if q:
-        stmt = stmt.where(
-            sa.or_(
-                User.email.contains(q, autoescape=True),
-                sa.func.lower(User.name).contains(q, autoescape=True),
-                sa.func.lower(ApiToken.name).contains(q, autoescape=True),
-            )
-        )
-    if user_id is not None:
-        stmt = stmt.where(ApiToken.user_id == user_id)
-    not_expired = sa.or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now)
-    if status == "active":
-        stmt = stmt.where(ApiToken.revoked_at.is_(None), not_expired, User.active)
-    elif status == "revoked":
-        stmt = stmt.where(ApiToken.revoked_at.is_not(None))
-    elif status == "expired":
-        stmt = stmt.where(ApiToken.revoked_at.is_(None), sa.not_(not_expired))
-    return stmt.order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
 
 
 def expiry_from_date(day: date | None, time_zone: str = "UTC") -> datetime | None:
@@ -128,12 +100,11 @@ def create_token(
     )
     db.session.add(token)
     db.session.flush()
-    record(
+    record_creation(
         db.session,
         "token.created",
         "api_token",
-        token.id,
-        after=token.audit_state(),
+        token,
         summary=f"created token {token.prefix}… for {user.email}",
         actor=actor,
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from functools import cache
 
-import sqlalchemy as sa
 from wtforms import (
     BooleanField,
     EmailField,
@@ -15,10 +14,9 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional
 
-from app.extensions import db
-from app.models import Vendor
 from app.models.enums import ROLE_NAMES, ROLES
 from app.validation import is_time_zone, time_zones
+from app.vendors.queries import vendor_options
 from app.web import BaseForm
 
 _REGIONS = (
@@ -46,14 +44,11 @@ def time_zone_choices() -> tuple[SelectChoice, ...]:
     )
 
 
-def vendor_choices() -> list[SelectChoice]:
-    """Every vendor by code (inactive ones marked), after a "none" choice."""
-    rows = db.session.execute(
-        sa.select(Vendor.code, Vendor.name, Vendor.active).order_by(Vendor.code)
-    ).all()
-    return [SelectChoice("", "— none —")] + [
+def vendor_choices(blank: str = "— none —") -> list[SelectChoice]:
+    """Every vendor by code (inactive ones marked), after an empty choice saying `blank`."""
+    return [SelectChoice("", blank)] + [
         SelectChoice(code, f"{code} · {name}" + ("" if active else " (inactive)"))
-        for code, name, active in rows
+        for code, name, active in vendor_options()
     ]
 
 

@@ -1,4 +1,4 @@
-"""User operations: create, list, update, deactivate and reactivate, reset password.
+"""User operations: create, update, deactivate and reactivate, reset password.
 
 Each flushes and audits; the caller commits once."""
 
@@ -9,15 +9,15 @@ import string
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.orm import joinedload
 
-from app.audit.services import record, record_change
+from app.audit.services import record, record_change, record_creation
 from app.errors import Conflict, NotAllowed
 from app.extensions import db
-from app.models import ApiToken, AuditEvent, User, Vendor
+from app.models import User, Vendor
 from app.security.passwords import hash_password, password_problem
 from app.security.roles import ROLE_ADMIN, ROLE_INTEGRATION, ROLE_SCOPES, ROLES, VENDOR_ROLES
 from app.tokens.services import revoke_token
+from app.users.queries import email_taken
 from app.validation import is_time_zone, raise_problems
 
 
@@ -61,7 +61,7 @@ def create_user(
         if problem:
             problems.append({"field": "password", "message": problem})
     raise_problems(problems)
-    if db.session.scalar(sa.select(User.id).where(User.email == email)) is not None:
+    if email_taken(email):
         raise Conflict(
             f"A user with email {email} already exists.",
             [{"field": "email", "message": "This email is already in use."}],
@@ -77,14 +77,8 @@ def create_user(
     )
     db.session.add(user)
     db.session.flush()
-    record(
-        db.session,
-        "user.created",
-        "user",
-        user.id,
-        after=user.audit_state(),
-        summary=f"created {role} {email}",
-        actor=actor,
+    record_creation(
+        db.session, "user.created", "user", user, summary=f"created {role} {email}", actor=actor
     )
     return user
 
@@ -93,73 +87,6 @@ def temporary_password() -> str:
     """A random password for resets, shown once to the admin."""
     alphabet = string.ascii_letters + string.digits
     return "-".join("".join(secrets.choice(alphabet) for _ in range(5)) for _ in range(4))
-
-
-# Listing ------------------------------------------------------------------
-
-USER_STATUSES = ("active", "inactive", "all")
-USER_SORTS = {
-    "name": User.name,
-    "email": User.email,
-    "role": User.role,
-    "last_login": User.last_login_at,
-}
-
-
-def user_list_query(
-    *,
-    q: str = "",
-    role: str = "",
-    vendor_code: str = "",
-    status: str = "active",
-    sort: str = "name",
-) -> sa.Select:
-    """The users matching the list filters, in the requested order (`-key` for descending)."""
-    stmt = sa.select(User).options(joinedload(User.vendor))
-    q = q.strip().lower()
-    if q:
-        stmt = stmt.where(
-            sa.or_(
-                User.email.contains(q, autoescape=True),
-                sa.func.lower(User.name).contains(q, autoescape=True),
-            )
-        )
-    if role in ROLES:
-        stmt = stmt.where(User.role == role)
-    if vendor_code:
-        stmt = stmt.join(User.vendor).where(Vendor.code == vendor_code.strip().upper())
-    if status == "active":
-        stmt = stmt.where(User.active)
-    elif status == "inactive":
-        stmt = stmt.where(sa.not_(User.active))
-    descending = sort.startswith("-")
-    column = USER_SORTS.get(sort.lstrip("-"), User.name)
-    order = column.desc() if descending else column.asc()
-    if column is User.last_login_at:
-        # Never-signed-in users go last whichever way the list is sorted.
-        order = order.nulls_last()
-    return stmt.order_by(order, User.id)
-
-
-def user_activity(user: User, limit: int = 20) -> list[AuditEvent]:
-    """Recent audit events about `user`, their tokens, or done by them, newest first."""
-    token_ids = sa.select(sa.cast(ApiToken.id, sa.String)).where(ApiToken.user_id == user.id)
-    return list(
-        db.session.scalars(
-            sa.select(AuditEvent)
-            .where(
-                sa.or_(
-                    sa.and_(AuditEvent.object_type == "user", AuditEvent.object_id == str(user.id)),
-                    sa.and_(
-                        AuditEvent.object_type == "api_token", AuditEvent.object_id.in_(token_ids)
-                    ),
-                    AuditEvent.actor_id == user.id,
-                )
-            )
-            .order_by(AuditEvent.seq.desc())
-            .limit(limit)
-        )
-    )
 
 
 # Changes ------------------------------------------------------------------

@@ -10,8 +10,9 @@ import re
 from wtforms import StringField, TextAreaField
 from wtforms.validators import Length, Optional, ValidationError
 
+from app import months
 from app.models import Vendor, VendorContract
-from app.vendors.services import DEFAULT_DISPUTE_WINDOW, TIER_METRICS
+from app.vendors.checks import DEFAULT_DISPUTE_WINDOW, TIER_METRICS
 from app.web import BaseForm
 
 TIER_FORMAT = "metric from-to: pct"
@@ -37,6 +38,7 @@ def _fmt(number: float) -> str:
 
 
 def share_to_percent_text(share: float | None) -> str:
+    """A stored share as the percentage a form shows ("" for none)."""
     return "" if share is None else _fmt(share * 100)
 
 
@@ -102,6 +104,28 @@ def tiers_to_text(tiers: list[dict] | None) -> str:
     )
 
 
+def _time_zone_field(description: str, **kwargs) -> StringField:
+    """A time zone typed with the page's list of IANA names as suggestions."""
+    return StringField(
+        "Time zone",
+        validators=[Length(max=64)],
+        description=description,
+        render_kw={"list": "time-zones", "autocomplete": "off"},
+        **kwargs,
+    )
+
+
+def _holiday_country_field(description: str, **kwargs) -> StringField:
+    """A holiday country typed with the page's list of country codes as suggestions."""
+    return StringField(
+        "Holiday country",
+        validators=[Length(max=8)],
+        description=description,
+        render_kw={"list": "holiday-countries", "autocomplete": "off"},
+        **kwargs,
+    )
+
+
 class VendorForm(BaseForm):
     code = StringField(
         "Code",
@@ -121,19 +145,11 @@ class VendorForm(BaseForm):
         validators=[Length(max=500)],
         description="Comma-separated 2-letter country codes, e.g. US, CA, PH.",
     )
-    time_zone = StringField(
-        "Time zone",
-        validators=[Length(max=64)],
-        default="UTC",
-        description="IANA name, e.g. Asia/Manila. Start typing to pick one.",
-        render_kw={"list": "time-zones", "autocomplete": "off"},
+    time_zone = _time_zone_field(
+        "IANA name, e.g. Asia/Manila. Start typing to pick one.", default="UTC"
     )
-    holiday_country = StringField(
-        "Holiday country",
-        validators=[Length(max=8)],
-        default="US",
-        description="Country code whose public holidays are not business days, e.g. PH.",
-        render_kw={"list": "holiday-countries", "autocomplete": "off"},
+    holiday_country = _holiday_country_field(
+        "Country code whose public holidays are not business days, e.g. PH.", default="US"
     )
 
     def fill_from(self, vendor: Vendor) -> None:
@@ -161,7 +177,7 @@ class ContractForm(BaseForm):
         "Takes effect in",
         validators=[Length(max=20)],
         description="Month as YYYY-MM. The version applies from that month until the next one.",
-        render_kw={"type": "month", "placeholder": "YYYY-MM", "pattern": r"\d{4}-\d{2}"},
+        render_kw={"type": "month", "placeholder": "YYYY-MM", "pattern": months.PATTERN},
     )
     accuracy_target = StringField(
         "Overall accuracy target (%)",
@@ -182,18 +198,8 @@ class ContractForm(BaseForm):
         description="1-60 business days after an inspection is final; default 5.",
         render_kw={"type": "number", "min": 1, "max": 60, "step": 1},
     )
-    time_zone = StringField(
-        "Time zone",
-        validators=[Length(max=64)],
-        description="Leave empty to use the vendor's.",
-        render_kw={"list": "time-zones", "autocomplete": "off"},
-    )
-    holiday_country = StringField(
-        "Holiday country",
-        validators=[Length(max=8)],
-        description="Leave empty to use the vendor's.",
-        render_kw={"list": "holiday-countries", "autocomplete": "off"},
-    )
+    time_zone = _time_zone_field("Leave empty to use the vendor's.")
+    holiday_country = _holiday_country_field("Leave empty to use the vendor's.")
     penalty_tiers = TextAreaField(
         "Penalty and credit tiers",
         validators=[Length(max=5000)],

@@ -18,10 +18,15 @@ from app.extensions import db
 from app.security.access import policy_for
 from app.security.roles import ROLE_SCOPES, ROLES, VENDOR_ROLES
 from app.tokens.services import create_token
+from tests.builders.world import module_world
 from tests.factories import (
     ContractFactory,
     DecisionFactory,
+    InspectionFactory,
     LabelFactory,
+    SampleFactory,
+    SampleItemFactory,
+    SamplingPlanFactory,
     UserFactory,
     VendorFactory,
     make_scorecard,
@@ -39,10 +44,10 @@ class World:
     tokens: dict
 
 
-@pytest.fixture
-def world(app):
+@module_world
+def world():
     """Two vendors, each with a contract, a user, a token; one user of every role of
-    the first vendor (the 'own' vendor for vendor roles)."""
+    the first vendor (the 'own' vendor for vendor roles). Built once for the module."""
     objects = {}
     for side in ("own", "other"):
         vendor = VendorFactory()
@@ -118,11 +123,9 @@ def _sampling(decision) -> dict:
     """A plan and a closed sample (vendor users see closed samples) with one item."""
     from datetime import UTC, date, datetime
 
-    from app.models import Inspection, Sample, SampleItem, SamplingPlan
-
-    plan = SamplingPlan(name="Matrix plan", vendor_id=decision.vendor_id, size=10)
-    sample = Sample(
-        vendor_id=decision.vendor_id,
+    plan = SamplingPlanFactory(name="Matrix plan", vendor=decision.vendor, size=10)
+    sample = SampleFactory(
+        vendor=decision.vendor,
         purpose="contract",
         state="closed",
         period_start=date(2026, 1, 1),
@@ -134,22 +137,18 @@ def _sampling(decision) -> dict:
         population=1,
         closed_at=datetime(2026, 2, 2, tzinfo=UTC),
     )
-    db.session.add_all([plan, sample])
-    db.session.flush()
-    item = SampleItem(
-        sample_id=sample.id,
-        decision_id=decision.id,
+    item = SampleItemFactory(
+        sample=sample,
+        decision=decision,
         stratum="listing|approve",
         rank=1,
         status="inspected",
     )
-    db.session.add(item)
-    db.session.flush()
-    inspection = Inspection(
-        decision_id=decision.id,
+    inspection = InspectionFactory(
+        decision=decision,
         vendor_id=decision.vendor_id,
-        sample_item_id=item.id,
-        inspector_id=UserFactory(role="qa_inspector").id,
+        sample_item=item,
+        inspector=UserFactory(role="qa_inspector"),
         status="final",
         expected_decision=decision.decision,
         severity="none",
@@ -159,8 +158,6 @@ def _sampling(decision) -> dict:
         month=decision.decided_at.date().replace(day=1),
         finalised_at=datetime(2026, 2, 3, tzinfo=UTC),
     )
-    db.session.add(inspection)
-    db.session.flush()
     return {"plan": plan, "sample": sample, "item": item, "inspection": inspection}
 
 
@@ -187,7 +184,7 @@ def _url(rule, side: dict) -> tuple[str, bool]:
     path = rule.rule
     for name, value in values.items():
         path = path.replace(f"<{name}>", str(value))
-        for conv in ("int", "string", "path"):
+        for conv in ("id", "int", "string", "path"):
             path = path.replace(f"<{conv}:{name}>", str(value))
     return path, tenant
 
@@ -277,11 +274,11 @@ def test_hostile_urls_never_cause_a_server_error(app, client, auth, world, role)
             continue
         path, _ = _url(rule, world.own)
         probes = [f"{path}?{query}" for query in HOSTILE_QUERIES]
-        if "int:" in rule.rule:
+        if "id:" in rule.rule:
             huge = rule.rule
             for name in rule.arguments:
-                fill = "99999999999" if f"<int:{name}>" in huge else PARAMS[name][0](world.own)
-                huge = huge.replace(f"<int:{name}>", fill).replace(f"<{name}>", str(fill))
+                fill = "99999999999" if f"<id:{name}>" in huge else PARAMS[name][0](world.own)
+                huge = huge.replace(f"<id:{name}>", fill).replace(f"<{name}>", str(fill))
             probes.append(huge)
         for probe in probes:
             status = client.get(probe).status_code

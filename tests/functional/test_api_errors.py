@@ -48,16 +48,17 @@ class _Probe(Schema):
     name = fields.String(required=True)
 
 
-@pytest.fixture
-def probe_app(tmp_path):
+@pytest.fixture(scope="module")
+def probe_app(tmp_path_factory):
     """A throwaway app with an endpoint taking a JSON body on the API blueprint class, and
-    a small body limit, so the shared app keeps its own routes and limit."""
+    a small body limit, so the shared app keeps its own routes and limit. Tests only send
+    it requests, so the module shares one."""
     app = create_app(
         {
             "APP_ENV": "testing",
             "SQLALCHEMY_DATABASE_URI": "sqlite://",
             "RATELIMIT_STORAGE_URI": "memory://",
-            "UPLOAD_DIR": str(tmp_path),
+            "UPLOAD_DIR": str(tmp_path_factory.mktemp("probe")),
             "MAX_CONTENT_LENGTH": 1000,
         }
     )

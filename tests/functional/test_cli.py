@@ -11,6 +11,8 @@ from app.extensions import db
 from app.models import ApiToken, AuditEvent, Label, User, Vendor, VendorContract
 from app.security.roles import ROLE_SCOPES, ROLES
 from app.seed.demo import DEMO_PASSWORD
+from tests.builders.demo import seed_demo
+from tests.builders.world import module_world
 from tests.factories import VendorFactory
 
 PASSWORD = "a long enough passphrase"
@@ -229,8 +231,15 @@ def _created_counts(output: str) -> dict[str, int]:
     return {name: int(n) for name, n in re.findall(r"^(\w[\w ]*?) created: (\d+)$", output, re.M)}
 
 
-def test_seed_demo_creates_a_realistic_data_set_and_is_idempotent(runner, auth):
-    first = runner.invoke(args=["seed-demo"])
+@module_world
+def demo():
+    """`flask seed-demo` run once for the module: its exit code and output, and the data
+    set it made (each test reads it inside a rolled-back SAVEPOINT)."""
+    return seed_demo()
+
+
+def test_seed_demo_creates_a_realistic_data_set_and_is_idempotent(runner, auth, demo):
+    first = demo
     assert first.exit_code == 0, first.output
     created = _created_counts(first.output)
     assert created["vendors"] >= 4
@@ -289,8 +298,8 @@ def test_seed_demo_if_empty_seeds_an_empty_database(runner):
 # --- audit verify ---------------------------------------------------------------------
 
 
-def test_audit_verify_passes_on_an_intact_chain_and_fails_on_a_tampered_one(runner):
-    runner.invoke(args=["seed-demo"])
+def test_audit_verify_passes_on_an_intact_chain_and_fails_on_a_tampered_one(runner, demo):
+    assert demo.exit_code == 0, demo.output
     intact = runner.invoke(args=["audit", "verify"])
     assert intact.exit_code == 0, intact.output
     assert re.search(r"audit chain intact: \d+ events", intact.output)

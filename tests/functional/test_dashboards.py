@@ -13,13 +13,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from app.dashboards.routes import last_month
 from app.extensions import db
 from app.metrics.definitions import wilson_interval
 from app.models.enums import POLICY_AREA_NAMES
-from tests import inspecting
+from app.months import last_closed as last_month
+from tests.builders import inspections
+from tests.builders.metrics import SHARE_NAMES, build_month, correct
+from tests.builders.world import module_world
 from tests.factories import ContractFactory, LabelFactory, UserFactory, VendorFactory
-from tests.functional.test_metrics import SHARE_NAMES, build_month, correct
 
 MARCH = "2026-03"
 DASH = "\u2013"  # between an interval's bounds
@@ -202,7 +203,7 @@ def api_metrics(api_client, user, code: str, month: str) -> dict:
 # The realistic month of test_metrics -------------------------------------------------------
 
 
-@pytest.fixture
+@module_world
 def world():
     """ACME's March 2026 (27 contract inspections, targeted ones, drafts, other months)
     and GLOBEX's, with a contract for ACME: accuracy ≥ 75%, critical errors ≤ 5%."""
@@ -377,24 +378,24 @@ def test_a_label_confusion_cell_lists_its_inspections(client, login_as, world):
 
 
 def month_start(text: str) -> datetime:
-    return datetime.combine(inspecting.month(text), datetime.min.time(), tzinfo=UTC)
+    return datetime.combine(inspections.month(text), datetime.min.time(), tzinfo=UTC)
 
 
 def inspected(vendor, inspector, label, when: datetime, verdicts, *, moderator="MOD-1"):
     """Approves of `vendor` decided from `when`, in a contract sample, each inspected:
     `ok` (QA agrees), `wrong` (should have been rejected, major) or `critical`."""
     rows = [
-        inspecting.decision(vendor, decided=when + timedelta(hours=i + 1), moderator_id=moderator)
+        inspections.decision(vendor, decided=when + timedelta(hours=i + 1), moderator_id=moderator)
         for i in range(len(verdicts))
     ]
-    inspecting.sample_of(vendor, rows)
+    inspections.sample_of(vendor, rows)
     made = []
     for row, verdict in zip(rows, verdicts, strict=True):
         if verdict == "ok":
-            made.append(inspecting.inspect(row, inspector))
+            made.append(inspections.inspect(row, inspector))
         else:
             made.append(
-                inspecting.inspect(
+                inspections.inspect(
                     row,
                     inspector,
                     expected="reject",
@@ -405,11 +406,11 @@ def inspected(vendor, inspector, label, when: datetime, verdicts, *, moderator="
     return made
 
 
-@pytest.fixture
+@module_world
 def statuses():
     """TGT against accuracy ≥ 50% and critical errors ≤ 30%: January met both, February
     missed both, March cannot tell, April has no data."""
-    inspecting.scorecard("listing")
+    inspections.scorecard("listing")
     label = LabelFactory(policy_area="listing")
     vendor = VendorFactory(code="TGT", name="Target Testers")
     ContractFactory(
@@ -506,7 +507,7 @@ def trend_svgs(doc: Node) -> list[Node]:
 
 
 def test_the_six_month_trend_is_an_inline_svg_with_a_point_per_month(client, login_as):
-    inspecting.scorecard("listing")
+    inspections.scorecard("listing")
     label = LabelFactory(policy_area="listing")
     vendor = VendorFactory(code="TREND", name="Trend Co")
     ContractFactory(vendor=vendor, effective_month=date(2025, 1, 1), accuracy_target=0.6)
@@ -558,7 +559,7 @@ def test_months_without_data_are_gaps_in_the_trend(client, login_as, statuses):
 def test_a_moderator_is_flagged_only_when_the_interval_is_below_target(
     client, login_as, api_client
 ):
-    inspecting.scorecard("listing")
+    inspections.scorecard("listing")
     label = LabelFactory(policy_area="listing")
     vendor = VendorFactory(code="FLAG", name="Flag Co")
     ContractFactory(vendor=vendor, effective_month=date(2026, 1, 1), accuracy_target=0.9)

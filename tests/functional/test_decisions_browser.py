@@ -12,12 +12,19 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from app.decisions import browse
-from app.decisions.browse import CSV_COLUMNS
+from app.decisions import queries
+from app.decisions.intake import FIELDS
 from app.exports import BOM, restore_cell
 from app.extensions import db
-from app.models import Decision, DecisionLabel, Inspection, Sample, SampleItem
-from tests.factories import LabelFactory, UserFactory, VendorFactory
+from app.models import Decision, DecisionLabel, Inspection
+from tests.factories import (
+    InspectionFactory,
+    LabelFactory,
+    SampleFactory,
+    SampleItemFactory,
+    UserFactory,
+    VendorFactory,
+)
 
 MARCH = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 FEBRUARY = datetime(2026, 2, 10, 12, 0, tzinfo=UTC)
@@ -215,7 +222,7 @@ def test_pages_across_vendors_follow_one_order(app, client, qa, monkeypatch, sor
     """Across vendors PostgreSQL reads each vendor's first rows and merges them (up to
     a depth); every page must still be the right slice of one global order."""
     monkeypatch.setitem(app.config, "PAGE_SIZE", 4)
-    monkeypatch.setattr(browse, "PER_VENDOR_MAX_DEPTH", depth)
+    monkeypatch.setattr(queries, "PER_VENDOR_MAX_DEPTH", depth)
     vendors = [VendorFactory() for _ in range(3)]
     made = [
         make_decision(
@@ -243,7 +250,7 @@ def test_pages_across_vendors_follow_one_order(app, client, qa, monkeypatch, sor
 
 def test_totals_are_counted_up_to_a_cap(app, client, qa, vendor, monkeypatch):
     monkeypatch.setitem(app.config, "PAGE_SIZE", 2)
-    monkeypatch.setattr(browse, "COUNT_CAP", 5)
+    monkeypatch.setattr(queries, "COUNT_CAP", 5)
     made = [make_decision(vendor, decided_at=MARCH.replace(minute=i)) for i in range(9)]
     html = client.get("/decisions/").get_data(as_text=True)
     assert "1\N{EN DASH}2 of more than 5 decisions" in html
@@ -351,7 +358,7 @@ def test_detail_shows_every_field_and_context_as_text(client, qa, vendor):
 
 def test_detail_says_whether_sampled_and_inspected(client, login_as, vendor):
     decision = make_decision(vendor, labels=[LabelFactory()])
-    sample = Sample(
+    sample = SampleFactory(
         vendor=vendor,
         purpose="contract",
         state="open",
@@ -362,20 +369,14 @@ def test_detail_says_whether_sampled_and_inspected(client, login_as, vendor):
         method_version="1",
         population=1,
     )
-    db.session.add(sample)
-    db.session.flush()
-    db.session.add(SampleItem(sample=sample, decision=decision, stratum="listing", rank=0))
-    inspector = UserFactory(role="qa_inspector")
-    db.session.add(
-        Inspection(
-            decision=decision,
-            vendor_id=vendor.id,
-            inspector=inspector,
-            status="draft",
-            month=decision.decided_at.date().replace(day=1),
-        )
+    SampleItemFactory(sample=sample, decision=decision, stratum="listing", rank=0)
+    InspectionFactory(
+        decision=decision,
+        vendor_id=vendor.id,
+        inspector=UserFactory(role="qa_inspector"),
+        status="draft",
+        month=decision.decided_at.date().replace(day=1),
     )
-    db.session.flush()
     login_as("qa_inspector")
     html = client.get(f"/decisions/{decision.id}").get_data(as_text=True)
     assert f"Sample #{sample.id}" in html
@@ -459,7 +460,7 @@ def test_export_follows_the_filters_and_the_import_format(client, qa, vendor):
         f'attachment; filename="decisions_{vendor.code}_2026-03.csv"'
     )
     text = response.get_data(as_text=True)
-    assert text[1:].splitlines()[0] == ",".join(f'"{c}"' for c in CSV_COLUMNS)
+    assert text[1:].splitlines()[0] == ",".join(f'"{c}"' for c in FIELDS)
     rows = {row["external_id"]: row for row in _rows(response)}
     assert set(rows) == {rejected.external_id, approved.external_id}
     row = rows[rejected.external_id]
@@ -515,7 +516,7 @@ def test_export_without_filters_names_the_months(client, qa, vendor):
 def test_an_export_imports_again_without_changing_anything(client, qa, vendor):
     """Decisions that came in through the importer, exported and imported again, are
     all `unchanged`: the export speaks the import format."""
-    from app.decisions.ingest import import_decisions
+    from app.decisions.intake import import_decisions
     from app.decisions.services import import_csv
 
     label_a, label_b = LabelFactory(), LabelFactory()

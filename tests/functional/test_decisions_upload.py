@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.decisions import import_files
-from app.decisions.ingest import FIELDS
+from app.decisions.intake import FIELDS
 from app.extensions import db
 from app.models import AuditEvent, Decision, Job
 from tests.factories import DecisionFactory, LabelFactory, VendorFactory

@@ -122,9 +122,10 @@ def test_wrong_method_with_json_accept_is_a_json_405(client, login_as):
 # --- 500 and domain errors (on a throwaway app, never the shared one) -----------------
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def fragile_app():
-    """A separate app with routes that fail, so the shared test app keeps its routes."""
+    """A separate app with routes that fail, so the shared test app keeps its routes.
+    Tests only send it requests, so the module shares one."""
     app = create_app(
         {
             "APP_ENV": "testing",

@@ -8,27 +8,30 @@ import pytest
 
 from app.extensions import db
 from app.models import AuditEvent, Inspection, SampleItem
-from tests import inspecting
+from tests.builders import inspections
+from tests.builders.world import module_world
 from tests.factories import UserFactory, VendorFactory
 
 URL = "/api/v1/inspections"
 
 
-@pytest.fixture
+@module_world
 def world():
+    """ACME with a published listing scorecard and three decisions in an open sample
+    assigned to an inspector; another inspector and a lead. Built once for the module."""
     vendor = VendorFactory(code="ACME")
     inspector = UserFactory(role="qa_inspector")
     other_inspector = UserFactory(role="qa_inspector")
     lead = UserFactory(role="qa_lead")
-    version = inspecting.scorecard("listing")
-    labels = inspecting.labels("listing")
-    seller_label = inspecting.labels("seller", 1)[0]
+    version = inspections.scorecard("listing")
+    labels = inspections.labels("listing")
+    seller_label = inspections.labels("seller", 1)[0]
     decisions = [
-        inspecting.decision(vendor, labels=[labels[0], labels[1]]),
-        inspecting.decision(vendor),
-        inspecting.decision(vendor, labels=[labels[2]]),
+        inspections.decision(vendor, labels=[labels[0], labels[1]]),
+        inspections.decision(vendor),
+        inspections.decision(vendor, labels=[labels[2]]),
     ]
-    sample = inspecting.sample_of(vendor, decisions, assignee=inspector)
+    sample = inspections.sample_of(vendor, decisions, assignee=inspector)
     return {
         "vendor": vendor,
         "inspector": inspector,
@@ -48,7 +51,7 @@ def verdict(decision, **changes) -> dict:
         "expected_decision": decision.decision,
         "expected_labels": decision.label_codes,
         "severity": "none",
-        "answers": inspecting.all_yes(),
+        "answers": inspections.all_yes(),
         "notes": "Checked the listing history.",
     }
     body.update(changes)
@@ -77,7 +80,7 @@ def test_an_inspector_inspects_an_assigned_item_as_a_draft_then_finalises(api_cl
     assert response.status_code == 422
     assert response.get_json()["error"]["details"][0]["field"] == "answers"
 
-    answers = {**inspecting.all_yes(), "evidence_checked": "na", "policy_applied": "no"}
+    answers = {**inspections.all_yes(), "evidence_checked": "na", "policy_applied": "no"}
     response = api.patch(
         f"{URL}/{body['id']}", json={"version": 1, "status": "final", "answers": answers}
     )
@@ -96,7 +99,7 @@ def test_an_inspector_inspects_an_assigned_item_as_a_draft_then_finalises(api_cl
 
 def test_a_critical_no_scores_zero_but_does_not_change_correctness(api_client, world):
     api = api_client(world["inspector"])
-    answers = {**inspecting.all_yes(), "escalation_followed": "no"}
+    answers = {**inspections.all_yes(), "escalation_followed": "no"}
     body = api.post(URL, json=verdict(world["decisions"][1], answers=answers, status="final"))
     assert body.status_code == 201
     assert body.get_json()["rubric_score"] == 0.0
@@ -203,7 +206,7 @@ def test_only_the_assignee_or_a_lead_inspects_an_item(api_client, world):
 def test_a_decision_outside_any_open_sample_is_inspected_by_a_lead_only_as_targeted(
     api_client, world
 ):
-    loose = inspecting.decision(world["vendor"])
+    loose = inspections.decision(world["vendor"])
     response = api_client(world["inspector"]).post(URL, json=verdict(loose))
     assert response.status_code == 403
     response = api_client(world["lead"]).post(URL, json=verdict(loose))
@@ -276,6 +279,18 @@ def test_vendor_users_see_only_final_inspections_of_their_vendor_with_pseudonyms
     assert stranger.get(f"{URL}?vendor=ACME").status_code == 404
     assert stranger.get(URL).get_json()["items"] == []
     assert viewer.post(URL, json=verdict(world["decisions"][2])).status_code == 403
+
+
+def test_vendor_users_cannot_filter_by_who_inspected(api_client, world):
+    """No filter may name a QA person to a vendor user: it would tell which pseudonym
+    belongs to which email. The filter is ignored for them."""
+    inspector = api_client(world["inspector"])
+    final = inspector.post(URL, json=verdict(world["decisions"][1], status="final")).get_json()
+    viewer = api_client(UserFactory(role="vendor_viewer", vendor=world["vendor"]))
+    for email in (world["inspector"].email, world["lead"].email, "nobody@example.com"):
+        listed = viewer.get(f"{URL}?inspector={email}").get_json()["items"]
+        assert [i["id"] for i in listed] == [final["id"]], email
+    assert inspector.get(f"{URL}?inspector={world['lead'].email}").get_json()["items"] == []
 
 
 def test_the_list_filters_by_month_status_and_purpose(api_client, world):

@@ -21,8 +21,8 @@ from app.models import (
     User,
     Vendor,
 )
-from tests import inspecting
-from tests.committing import audit_chain_restored, wait_for_lock_waiter
+from tests.builders import inspections
+from tests.builders.committing import audit_chain_restored, wait_for_lock_waiter
 
 
 @pytest.mark.postgres_only
@@ -61,7 +61,7 @@ def _race(app, cleanup: list) -> None:
     )
     db.session.add(decision)
     db.session.flush()
-    inspecting.sample_of(vendor, [decision])
+    inspections.sample_of(vendor, [decision])
     created = services.create_inspection(decision, {"notes": "first look"}, actor=inspector)
     db.session.commit()
     inspection_id, other_id = created.id, other.id

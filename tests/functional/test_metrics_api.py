@@ -9,9 +9,8 @@ from datetime import date
 
 import pytest
 
-from app.dashboards.services import vendor_metrics
-from tests.factories import ContractFactory
-from tests.functional.test_metrics import (
+from app.dashboards.queries import vendor_metrics
+from tests.builders.metrics import (
     BREAKDOWN_FIELDS,
     MARCH,
     SHARE_NAMES,
@@ -22,6 +21,8 @@ from tests.functional.test_metrics import (
     floor,
     rows_by_key,
 )
+from tests.builders.world import module_world
+from tests.factories import ContractFactory
 
 SHARE_KEYS = {"value", "count", "n", "ci_low", "ci_high"}
 FIGURE_KEYS = {"inspected", *SHARE_NAMES, "rubric_score"}
@@ -31,8 +32,10 @@ def url(code: str = "ACME", month: str | None = "2026-03") -> str:
     return f"/api/v1/vendors/{code}/metrics" + (f"?month={month}" if month is not None else "")
 
 
-@pytest.fixture
+@module_world
 def world():
+    """ACME's March 2026 (tests/builders/metrics.py) with a contract for ACME: accuracy
+    ≥ 75%, critical errors ≤ 5%."""
     world = build_month()
     ContractFactory(
         vendor=world.vendor,

@@ -10,8 +10,8 @@ from app.extensions import db
 from app.models import Decision, Sample, SampleItem
 from app.sampling import services
 from app.sampling.algorithm import sample_size
+from tests.builders.sampling import draw, expected_draw, items_of, make_population
 from tests.factories import UserFactory, VendorFactory
-from tests.functional.test_sampling import draw, expected_draw, items_of, make_population
 
 BODY = {
     "vendor": "ACME",

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.models import AuditEvent, Sample, SampleItem, SamplingPlan
 from app.sampling import services
+from tests.builders.sampling import MARCH, draw, items_of, make_population
 from tests.factories import UserFactory, VendorFactory
-from tests.functional.test_sampling import MARCH, draw, items_of, make_population
 
 DRAW = {
     "vendor": "ACME",

@@ -19,8 +19,8 @@ from app.models import (
     ScorecardTemplate,
     ScorecardVersion,
 )
-from app.scorecards import services
-from tests.committing import audit_chain_restored, wait_for_lock_waiter
+from app.scorecards import queries, services
+from tests.builders.committing import audit_chain_restored, wait_for_lock_waiter
 from tests.factories import SCORECARD_SECTIONS, make_scorecard
 
 PAGE_ROLES = ["admin", "qa_lead", "qa_inspector", "vendor_lead", "vendor_viewer"]
@@ -359,7 +359,7 @@ def test_lead_saves_rows_into_sections_in_order(client, login_as):
             ],
         },
     ]
-    assert [q.key for q in services.version_questions(draft)] == [
+    assert [q.key for q in queries.version_questions(draft)] == [
         "policy_applied",
         "label_specific",
         "escalation",
@@ -431,7 +431,7 @@ def test_save_and_add_more_rows(client, login_as):
     assert "blank=10" in response.headers["Location"]
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert len(re.findall(r'name="q-\d+-key"', page)) == 11
-    assert len(services.version_questions(draft)) == 1
+    assert len(queries.version_questions(draft)) == 1
 
 
 def test_a_stale_editor_does_not_overwrite_a_newer_save(client, login_as):
@@ -503,7 +503,7 @@ def test_lead_publishes_edits_a_new_draft_and_the_published_version_never_change
     db.session.refresh(first)
     assert first.state == "published" and first.published_by_id == lead.id
     assert first.published_at is not None
-    assert services.published_version("listing").id == first.id
+    assert queries.published_version("listing").id == first.id
     [published_event] = _events("scorecard.publish", template)
     assert published_event.before["state"] == "draft"
     assert published_event.after["state"] == "published"
@@ -536,7 +536,7 @@ def test_lead_publishes_edits_a_new_draft_and_the_published_version_never_change
             {"section": "Communication", "key": "notes_explain", "text": "Notes explain"},
         ),
     )
-    assert [q.key for q in services.version_questions(second)] == [
+    assert [q.key for q in queries.version_questions(second)] == [
         "policy_applied",
         "notes_explain",
     ]
@@ -555,7 +555,7 @@ def test_lead_publishes_edits_a_new_draft_and_the_published_version_never_change
     db.session.refresh(first)
     db.session.refresh(second)
     assert (first.state, second.state) == ("superseded", "published")
-    assert services.published_version("listing").id == second.id
+    assert queries.published_version("listing").id == second.id
     last = _events("scorecard.publish", template)[-1]
     assert (last.before["number"], last.before["published_version"]) == (2, 1)
     assert (last.after["state"], last.after["published_version"]) == ("published", 2)
@@ -603,7 +603,7 @@ def test_discarding_a_draft(client, login_as):
     )
     [event] = _events("scorecard.discard", template)
     assert event.before["number"] == 2 and event.after is None
-    assert services.published_version("listing").id == published.id
+    assert queries.published_version("listing").id == published.id
     # The next draft takes the next number again.
     assert services.new_draft(template, actor=None).number == 2
 
@@ -690,13 +690,13 @@ def test_services_refuse_what_the_rules_forbid(make_user):
 
 
 def test_published_version_and_question_order(make_user):
-    assert services.published_version("ipr") is None
+    assert queries.published_version("ipr") is None
     _, _, draft_only = make_scorecard("ipr", published=False)
-    assert services.published_version("ipr") is None
+    assert queries.published_version("ipr") is None
     services.publish(draft_only, actor=None)
-    version = services.published_version("ipr")
+    version = queries.published_version("ipr")
     assert version.id == draft_only.id
-    questions = services.version_questions(version)
+    questions = queries.version_questions(version)
     assert [q.key for q in questions] == [
         "policy_applied",
         "primary_label_specific",
@@ -715,9 +715,9 @@ def test_seed_scorecards_is_idempotent_and_audited(make_user):
     assert seed_scorecards() == 4
     db.session.commit()  # audit events are written at commit
     for area in ("seller", "listing", "content", "ipr"):
-        version = services.published_version(area)
+        version = queries.published_version(area)
         assert version is not None and version.published_by_id == lead.id
-        questions = services.version_questions(version)
+        questions = queries.version_questions(version)
         assert 5 <= len(questions) <= 8
         assert 2 <= len(version.sections) <= 3
         assert 1 <= sum(q.critical for q in questions) <= 2

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app.extensions import db
-from app.scorecards import services
+from app.scorecards import queries, services
 from tests.factories import make_scorecard
 
 
@@ -85,7 +85,7 @@ def test_one_version_and_drafts_only_for_qa(make_user, api_client, role, sees_dr
     assert body["template"] == {"id": template.id, "name": template.name, "policy_area": "seller"}
     assert (body["id"], body["state"]) == (published.id, "published")
     assert [q["key"] for s in body["sections"] for q in s["questions"]] == [
-        q.key for q in services.version_questions(published)
+        q.key for q in queries.version_questions(published)
     ]
     draft_answer = api.get(f"/api/v1/scorecards/versions/{draft.id}")
     if sees_draft:

@@ -12,10 +12,19 @@ from app.models import (
     SamplingPlan,
     Vendor,
 )
+from tests.builders.demo import seed_demo
+from tests.builders.world import module_world
 
 
-def test_seed_demo_creates_decisions_and_verifiable_samples(app, runner):
-    result = runner.invoke(args=["seed-demo"])
+@module_world
+def seeded():
+    """`flask seed-demo` run once for the module: its exit code and output, and the data
+    set it made (each test reads it inside a rolled-back SAVEPOINT)."""
+    return seed_demo()
+
+
+def test_seed_demo_creates_decisions_and_verifiable_samples(app, runner, seeded):
+    result = seeded
     assert result.exit_code == 0, result.output
     vendors = db.session.scalar(sa.select(sa.func.count()).select_from(Vendor))
     per_month = app.config["DEMO_DECISIONS_PER_MONTH"]
@@ -48,11 +57,11 @@ def test_seed_demo_creates_decisions_and_verifiable_samples(app, runner):
     assert "inspections made: 0" in again.output
 
 
-def test_seed_demo_inspections_show_each_vendors_pattern(app, runner):
-    from app.dashboards.services import vendor_metrics
+def test_seed_demo_inspections_show_each_vendors_pattern(app, seeded):
+    from app.dashboards.queries import vendor_metrics
     from app.seed.demo import sampled_months
 
-    result = runner.invoke(args=["seed-demo"])
+    result = seeded
     assert result.exit_code == 0, result.output
     months = sampled_months()
 

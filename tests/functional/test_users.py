@@ -15,9 +15,8 @@ from app.extensions import db
 from app.models import AuditEvent, User
 from app.security.passwords import verify_password
 from app.users import services
-from tests.committing import audit_chain_restored, wait_for_lock_waiter
-from tests.conftest import TEST_PASSWORD
-from tests.factories import UserFactory, VendorFactory
+from tests.builders.committing import audit_chain_restored, wait_for_lock_waiter
+from tests.factories import TEST_PASSWORD, UserFactory, VendorFactory
 
 NEW_PASSWORD = "a long and fresh passphrase"
 

@@ -8,14 +8,15 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
+from app import months
 from app.extensions import db
 from app.models import AuditEvent, Vendor, VendorContract
-from app.vendors.services import contracts_in_force, this_month
+from app.vendors.queries import contracts_in_force
 from tests.factories import ContractFactory, VendorFactory
 
 
 def _months_from_now(n: int) -> date:
-    first = this_month()
+    first = months.current()
     index = first.year * 12 + first.month - 1 + n
     return date(index // 12, index % 12 + 1, 1)
 
@@ -415,7 +416,7 @@ def test_contract_in_force_is_the_latest_version_on_or_before_the_month(client, 
     assert vendor.contract_for(_months_from_now(-6)) == old
     assert vendor.contract_for(_months_from_now(-2).replace(day=20)) == old
     assert vendor.contract_for(_months_from_now(0)) == now
-    in_force = contracts_in_force([vendor.id, later_vendor.id], this_month())
+    in_force = contracts_in_force([vendor.id, later_vendor.id], months.current())
     assert in_force == {vendor.id: now}
 
     login_as("qa_inspector")
@@ -499,7 +500,7 @@ def test_seeded_vendors_and_contracts_are_audited_once(app):
     assert len(_events("contract.created")) == 2 * len(uncontracted)
     if "ACME" in uncontracted:
         acme = _vendor("ACME")
-        assert acme.contract_for(this_month()).accuracy_target == pytest.approx(0.95)
+        assert acme.contract_for(months.current()).accuracy_target == pytest.approx(0.95)
 
 
 def test_a_lost_race_is_a_conflict_and_leaves_the_transaction_usable(monkeypatch):

@@ -1,37 +1,22 @@
 """Configuration from the environment (DESIGN §8): safe production defaults, refusals
-that name what is wrong, and the switches operators rely on."""
+that name what is wrong, and the switches operators rely on. What the app factory makes
+of them (cookies, proxies) is in tests/functional/test_app_config.py."""
 
 from __future__ import annotations
 
 import stat
 
 import pytest
-from flask import request
 
 import app.config as config
-from app import create_app
 from app.config import ConfigError, load_config
-from app.security.access import PUBLIC
-
-STRONG_SECRET = "q7Vf2-LmZ9xR4tYp8WcN3bHs6JdK1gUe5AoQ"
-ENV_VARS = (
-    "APP_ENV",
-    "DATABASE_URL",
-    "SECRET_KEY",
-    "REDIS_URL",
-    "UPLOAD_DIR",
-    "QA_HOLIDAY_COUNTRY",
-    "FLASK_DEBUG",
-    "TRUSTED_PROXIES",
-)
+from tests.builders.environment import STRONG_SECRET, clean_environment
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch, tmp_path):
     """Start every test from an empty environment and a throwaway instance folder."""
-    for name in ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(config, "INSTANCE_DIR", tmp_path / "instance")
+    clean_environment(monkeypatch, tmp_path / "instance")
 
 
 @pytest.fixture
@@ -44,13 +29,6 @@ def test_production_is_the_default(production):
     assert settings["APP_ENV"] == "production"
     assert settings["DEBUG"] is False
     assert settings["TESTING"] is False
-
-
-def test_production_refuses_to_start_without_secret_key():
-    with pytest.raises(ConfigError, match="SECRET_KEY"):
-        load_config()
-    with pytest.raises(ConfigError, match="SECRET_KEY"):
-        create_app()
 
 
 @pytest.mark.parametrize(
@@ -136,39 +114,6 @@ def test_upload_dir_comes_from_the_environment(monkeypatch, production, tmp_path
     assert load_config()["UPLOAD_DIR"] == str(tmp_path / "shared")
 
 
-def test_production_cookies_are_secure_httponly_and_samesite_lax(production, tmp_path):
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.db'}",
-            "RATELIMIT_STORAGE_URI": "memory://",
-        }
-    )
-    assert app.config["APP_ENV"] == "production"
-    assert not app.debug
-    for prefix in ("SESSION_COOKIE", "REMEMBER_COOKIE"):
-        assert app.config[f"{prefix}_SECURE"] is True
-        assert app.config[f"{prefix}_HTTPONLY"] is True
-        assert app.config[f"{prefix}_SAMESITE"] == "Lax"
-
-
-def test_production_session_cookie_carries_the_flags(production, tmp_path):
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.db'}",
-            "RATELIMIT_STORAGE_URI": "memory://",
-        }
-    )
-    # The sign-in page stores the CSRF token in the session, so it sets the cookie.
-    response = app.test_client().get("/auth/login", base_url="https://portal.example")
-    cookie = next(
-        value for value in response.headers.getlist("Set-Cookie") if "vqa_session=" in value
-    )
-    assert "Secure" in cookie
-    assert "HttpOnly" in cookie
-    assert "SameSite=Lax" in cookie
-    assert "Strict-Transport-Security" in response.headers
-
-
 def test_without_redis_rate_limits_are_counted_in_memory(production):
     settings = load_config()
     assert settings["REDIS_URL"] is None
@@ -245,29 +190,3 @@ def test_trusted_proxies_must_be_a_small_number(monkeypatch, production, value):
     monkeypatch.setenv("TRUSTED_PROXIES", value)
     with pytest.raises(ConfigError, match="TRUSTED_PROXIES"):
         load_config()
-
-
-@pytest.mark.parametrize(("hops", "seen"), [("0", "10.0.0.2"), ("1", "203.0.113.7")])
-def test_trusted_proxies_decide_the_client_address(monkeypatch, hops, seen):
-    """The client address keys the login rate limit: behind a load balancer it must be the
-    browser's, and without a trusted proxy a forged header must change nothing."""
-    monkeypatch.setenv("TRUSTED_PROXIES", hops)
-    app = create_app(
-        {
-            "APP_ENV": "testing",
-            "SQLALCHEMY_DATABASE_URI": "sqlite://",
-            "RATELIMIT_STORAGE_URI": "memory://",
-        }
-    )
-
-    def whoami():
-        return {"address": request.remote_addr}
-
-    whoami.access_policy = PUBLIC
-    app.add_url_rule("/whoami", "whoami", whoami)
-    response = app.test_client().get(
-        "/whoami",
-        headers={"X-Forwarded-For": "203.0.113.7"},
-        environ_base={"REMOTE_ADDR": "10.0.0.2"},
-    )
-    assert response.get_json() == {"address": seen}

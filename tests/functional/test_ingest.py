@@ -1,4 +1,4 @@
-"""The one ingestion path for decisions (app/decisions/ingest.py): every validation rule
+"""The one ingestion path for decisions (app/decisions/intake/): every validation rule
 stores nothing and names the row, the field and the problem; re-sending changes nothing;
 allowed changes are audited; sampled or inspected decisions keep what QA judged."""
 
@@ -10,18 +10,18 @@ from datetime import UTC, date, datetime
 import pytest
 import sqlalchemy as sa
 
-from app.decisions.ingest import ImportRejected, import_decisions, iter_csv
+from app.decisions.intake import ImportRejected, import_decisions, iter_csv
 from app.extensions import db
-from app.models import (
-    AuditEvent,
-    AuditRowChange,
-    Decision,
-    DecisionLabel,
-    Inspection,
-    Sample,
-    SampleItem,
+from app.models import AuditEvent, AuditRowChange, Decision, DecisionLabel
+from tests.factories import (
+    DecisionFactory,
+    InspectionFactory,
+    LabelFactory,
+    SampleFactory,
+    SampleItemFactory,
+    UserFactory,
+    VendorFactory,
 )
-from tests.factories import DecisionFactory, LabelFactory, UserFactory, VendorFactory
 
 HEADER = (
     "external_id,vendor,moderator_id,site,market,policy_area,item_id,item_url,context,"
@@ -428,8 +428,8 @@ def _csv_line(context: str) -> str:
 
 
 def _sample(decision_row: Decision) -> None:
-    sample = Sample(
-        vendor_id=decision_row.vendor_id,
+    sample = SampleFactory(
+        vendor=decision_row.vendor,
         purpose="contract",
         period_start=date(2026, 3, 1),
         period_end=date(2026, 3, 31),
@@ -438,27 +438,11 @@ def _sample(decision_row: Decision) -> None:
         method_version="1",
         population=1,
     )
-    db.session.add(sample)
-    db.session.flush()
-    db.session.add(
-        SampleItem(
-            sample_id=sample.id, decision_id=decision_row.id, stratum="listing|reject", rank=0
-        )
-    )
-    db.session.flush()
+    SampleItemFactory(sample=sample, decision=decision_row, stratum="listing|reject", rank=0)
 
 
 def _inspect(decision_row: Decision) -> None:
-    inspector = UserFactory(role="qa_inspector")
-    db.session.add(
-        Inspection(
-            decision_id=decision_row.id,
-            vendor_id=decision_row.vendor_id,
-            inspector_id=inspector.id,
-            month=decision_row.decided_at.date().replace(day=1),
-        )
-    )
-    db.session.flush()
+    InspectionFactory(decision=decision_row, inspector=UserFactory(role="qa_inspector"))
 
 
 @pytest.mark.parametrize("judged", [_sample, _inspect])
@@ -548,9 +532,9 @@ def test_labels_of_other_decisions_are_untouched(world):
 @pytest.fixture
 def small_chunks(monkeypatch):
     """Chunks of 2 rows, so that a handful of rows crosses several chunk boundaries."""
-    from app.decisions import ingest
+    from app.decisions.intake import importer
 
-    monkeypatch.setattr(ingest, "_CHUNK_ROWS", 2)
+    monkeypatch.setattr(importer, "_CHUNK_ROWS", 2)
 
 
 def test_chunks_create_update_and_keep_rows_like_one_batch(world, small_chunks):
@@ -618,10 +602,10 @@ def test_sampled_decisions_are_protected_across_chunks(world, small_chunks):
 def test_a_collision_with_another_import_is_a_conflict_and_stores_nothing(
     world, small_chunks, monkeypatch
 ):
-    from app.decisions import ingest
+    from app.decisions.intake.staging import Staging
     from app.errors import Conflict
 
-    real = ingest._Import._create_decisions
+    real = Staging.create_decisions
     calls = []
 
     def collide(self, *args, **kwargs):
@@ -630,7 +614,7 @@ def test_a_collision_with_another_import_is_a_conflict_and_stores_nothing(
             raise sa.exc.IntegrityError("INSERT", {}, Exception("duplicate key"))
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(ingest._Import, "_create_decisions", collide)
+    monkeypatch.setattr(Staging, "create_decisions", collide)
     with pytest.raises(Conflict):
         run([row(n) for n in range(1, 8)])
     assert count() == 0

@@ -9,13 +9,12 @@ from app.extensions import db
 from app.inspections import services
 from app.models import (
     Sample,
-    SampleItem,
     ScorecardQuestion,
     ScorecardSection,
     ScorecardTemplate,
     ScorecardVersion,
 )
-from tests.factories import DecisionFactory, LabelFactory
+from tests.factories import DecisionFactory, LabelFactory, SampleFactory, SampleItemFactory
 
 # key, weight, critical, N/A allowed
 QUESTIONS = (
@@ -59,8 +58,8 @@ def sample_of(vendor, decisions, *, purpose: str = "contract", assignee=None) ->
     """An open sample holding `decisions` as pending items (assigned to `assignee`)."""
     first = min(d.decided_at for d in decisions).date()
     last = max(d.decided_at for d in decisions).date()
-    sample = Sample(
-        vendor_id=vendor.id,
+    sample = SampleFactory(
+        vendor=vendor,
         purpose=purpose,
         state="open",
         period_start=first,
@@ -71,20 +70,15 @@ def sample_of(vendor, decisions, *, purpose: str = "contract", assignee=None) ->
         method_version="hmac-sha256-v1",
         population=len(decisions),
     )
-    db.session.add(sample)
-    db.session.flush()
     for rank, decision in enumerate(decisions, start=1):
-        db.session.add(
-            SampleItem(
-                sample_id=sample.id,
-                decision_id=decision.id,
-                stratum=f"{decision.policy_area}|{decision.decision}",
-                rank=rank,
-                assignee_id=assignee.id if assignee else None,
-                assigned_at=datetime.now(UTC) if assignee else None,
-            )
+        SampleItemFactory(
+            sample=sample,
+            decision=decision,
+            stratum=f"{decision.policy_area}|{decision.decision}",
+            rank=rank,
+            assignee=assignee,
+            assigned_at=datetime.now(UTC) if assignee else None,
         )
-    db.session.flush()
     return sample
 
 

@@ -1,4 +1,5 @@
-"""What each role's home page shows: counts and lists read with SQL aggregates."""
+"""What each role's home page shows: counts and lists read with SQL aggregates, as far
+as the user may see them."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
+from app import months
 from app.extensions import db
 from app.models import (
     ApiToken,
@@ -20,7 +22,13 @@ from app.models import (
     VendorContract,
 )
 from app.models.enums import POLICY_AREAS, ROLES
-from app.security.scoping import scoped
+from app.sampling.queries import queue_statement
+from app.security.scoping import visible
+
+
+def ping() -> None:
+    """Ask the database the simplest question (raises when it cannot answer)."""
+    db.session.execute(sa.text("SELECT 1"))
 
 
 def admin_overview() -> dict:
@@ -41,7 +49,7 @@ def admin_overview() -> dict:
             sa.select(sa.func.count()).select_from(Vendor).where(Vendor.active)
         ),
         "vendors_total": db.session.scalar(sa.select(sa.func.count()).select_from(Vendor)),
-        "users_by_role": [(role, users_by_role.get(role, 0)) for role in ROLES],
+        "users_by_role": [(name, users_by_role.get(name, 0)) for name in ROLES],
         "labels_by_area": [(area, labels_by_area.get(area, 0)) for area in POLICY_AREAS],
         "labels_retired": db.session.scalar(
             sa.select(sa.func.count()).select_from(Label).where(sa.not_(Label.active))
@@ -63,23 +71,12 @@ def admin_overview() -> dict:
     }
 
 
-def _this_month() -> tuple[datetime, datetime]:
-    """The current calendar month in UTC, as [start, end): the vendor-month of DESIGN §3."""
-    start = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    end = (
-        start.replace(year=start.year + 1, month=1)
-        if start.month == 12
-        else start.replace(month=start.month + 1)
-    )
-    return start, end
-
-
 def vendor_rows(user: User) -> list[dict]:
     """Each visible vendor with its contract in force this month and this month's counts."""
-    start, end = _this_month()
-    today = start.date()
+    month = months.current()
+    start, end = months.bounds(month)
     vendors = db.session.scalars(
-        scoped(sa.select(Vendor).where(Vendor.active), Vendor, user)
+        visible(sa.select(Vendor).where(Vendor.active), user)
         .options(selectinload(Vendor.contracts))  # one query, not one per vendor
         .order_by(Vendor.code)
     ).all()
@@ -87,30 +84,30 @@ def vendor_rows(user: User) -> list[dict]:
     # on each visit; (vendor_id, decided_at) is indexed.
     counts = dict(
         db.session.execute(
-            scoped(
+            visible(
                 sa.select(Decision.vendor_id, sa.func.count())
                 .where(Decision.decided_at >= start, Decision.decided_at < end)
                 .group_by(Decision.vendor_id),
-                Decision,
                 user,
+                Decision,
             )
         ).all()
     )
     open_samples = dict(
         db.session.execute(
-            scoped(
+            visible(
                 sa.select(Sample.vendor_id, sa.func.count())
                 .where(Sample.state == "open")
                 .group_by(Sample.vendor_id),
-                Sample,
                 user,
+                Sample,
             )
         ).all()
     )
     return [
         {
             "vendor": v,
-            "contract": v.contract_for(today),
+            "contract": v.contract_for(month),
             "decisions": counts.get(v.id, 0),
             "open_samples": open_samples.get(v.id, 0),
         }
@@ -119,22 +116,15 @@ def vendor_rows(user: User) -> list[dict]:
 
 
 def inspector_queue_count(user: User) -> int:
-    return db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(SampleItem)
-        .join(Sample)
-        .where(
-            SampleItem.assignee_id == user.id,
-            SampleItem.status == "pending",
-            Sample.state == "open",
-        )
-    )
+    """How many items wait in `user`'s queue (the sampling queue, counted)."""
+    queue = queue_statement(user).with_only_columns(SampleItem.id).order_by(None)
+    return db.session.scalar(sa.select(sa.func.count()).select_from(queue.subquery()))
 
 
 def vendor_home(user: User) -> dict:
     vendor = user.vendor
-    start, end = _this_month()
-    today = start.date()
+    month = months.current()
+    start, end = months.bounds(month)
     team = db.session.scalars(
         sa.select(User).where(User.vendor_id == vendor.id, User.active).order_by(User.name)
     ).all()
@@ -145,7 +135,7 @@ def vendor_home(user: User) -> dict:
     ).all()
     return {
         "vendor": vendor,
-        "contract": vendor.contract_for(today),
+        "contract": vendor.contract_for(month),
         "contracts": contracts,
         "team": team,
         "decisions": db.session.scalar(

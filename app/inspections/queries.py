@@ -1,6 +1,11 @@
-"""The inspections list: filters (those the dashboards drill down with), sorting and
-the CSV export. Tenant-scoped: vendor users see final inspections of their own
-vendor only (app.inspections.views)."""
+"""Reading inspections, for the pages and the API alike: the list's filters (those the
+dashboards drill down with), their one query, sorting and the CSV export; one
+inspection; the choices of the verdict form; the next item of an inspector's queue.
+
+Every query goes through `visible()` (app/security/scoping.py): a vendor user sees
+final inspections of its own vendor only, whatever the filters say, and QA people as
+pseudonyms; naming another vendor is a 404. Functions take the user explicitly.
+"""
 
 from __future__ import annotations
 
@@ -9,24 +14,36 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import sqlalchemy as sa
-from flask import abort
 from sqlalchemy.orm import aliased, joinedload
 from werkzeug.datastructures import MultiDict
 
+from app import months
 from app.extensions import db
-from app.inspections.views import person, visible_inspections
 from app.models import (
     Decision,
     DecisionLabel,
     Inspection,
     InspectionLabel,
     Label,
+    SampleItem,
+    ScorecardQuestion,
+    ScorecardVersion,
     User,
     Vendor,
 )
 from app.models.enums import INSPECTION_STATUSES, POLICY_AREAS, SAMPLE_PURPOSES, SEVERITIES
-from app.security.scoping import tenant_vendor_id, vendor_or_404
-from app.validation import month_from_text, normalise_code
+from app.sampling.queries import open_work, queue_statement
+from app.scorecards.queries import version_questions
+from app.security.scoping import (
+    can_see,
+    can_see_identities,
+    can_see_work_in_progress,
+    display_person,
+    inspectors,
+    list_vendor_or_404,
+    visible,
+)
+from app.validation import normalise_code
 from app.web import parse_id
 
 # What a drill-down asks for: which inspections of the group a number counts.
@@ -48,10 +65,15 @@ SORTS = {
     "score": (Inspection.rubric_score.asc(), Inspection.id.desc()),
 }
 MAX_TEXT = 128
+MONTH_MESSAGE = "Give the month as YYYY-MM."
 
 
 @dataclass
 class Filters:
+    """What the list shows. `inspector` (a user, from the pages) and `inspector_email`
+    (from the API) name the same filter; neither applies for users who may not see who
+    QA people are."""
+
     vendor: Vendor | None = None
     vendor_fixed: bool = False
     month: date | None = None
@@ -64,6 +86,7 @@ class Filters:
     outcome: str = ""
     severity: str = ""
     inspector: User | None = None
+    inspector_email: str = ""
     applied: str = ""  # the applied primary label code, or "approve"
     expected: str = ""  # the expected primary label code, or "approve"
     q: str = ""
@@ -104,40 +127,36 @@ def _choice(f: Filters, args: MultiDict, name: str, allowed, message: str) -> st
     return value
 
 
+def _label_code(args: MultiDict, name: str) -> str:
+    code = normalise_code(_text(args, name))
+    return "approve" if code == "APPROVE" else code
+
+
 def parse_filters(args: MultiDict, user: User) -> Filters:
-    """Read the filters. Another vendor's (or an unknown) vendor code is a 404; other
-    bad values are reported in `errors`."""
+    """Read the list's filters from a query string, as `user` may use them. Another
+    vendor's (or an unknown) vendor code is a 404; other bad values are reported in
+    `errors`."""
     f = Filters()
-    code = normalise_code(args.get("vendor"))
-    if code:
-        f.vendor = vendor_or_404(code, user)
-    own = tenant_vendor_id(user)
-    if own is not None:
-        f.vendor = f.vendor or db.session.get(Vendor, own)
-        if f.vendor is None:
-            abort(404)
-        f.vendor_fixed = True
+    f.vendor, f.vendor_fixed = list_vendor_or_404(normalise_code(args.get("vendor")), user)
     month = _text(args, "month")
     if month:
-        f.month = month_from_text(month)
+        f.month = months.from_text(month)
         if f.month is None:
-            f.errors["month"] = "Give the month as YYYY-MM."
+            f.errors["month"] = MONTH_MESSAGE
     f.status = _choice(f, args, "status", INSPECTION_STATUSES, "Choose draft or final.")
-    if user.is_vendor_user:
-        f.status = "final"
+    if not can_see_work_in_progress(user):
+        f.status = "final"  # all they may see; the list says so
     f.purpose = _choice(f, args, "purpose", SAMPLE_PURPOSES, "Choose contract or targeted.")
     f.policy_area = _choice(f, args, "policy_area", POLICY_AREAS, "Unknown policy area.")
     f.outcome = _choice(f, args, "outcome", OUTCOMES, "Unknown outcome.")
     f.severity = _choice(f, args, "severity", SEVERITIES, "Unknown severity.")
     for name in TEXT_FILTERS:
         setattr(f, name, _text(args, name))
-    f.applied = normalise_code(_text(args, "applied"))
-    f.expected = normalise_code(_text(args, "expected"))
-    f.applied = "approve" if f.applied == "APPROVE" else f.applied
-    f.expected = "approve" if f.expected == "APPROVE" else f.expected
+    f.applied = _label_code(args, "applied")
+    f.expected = _label_code(args, "expected")
     f.q = _text(args, "q")
     inspector = _text(args, "inspector")
-    if inspector and not user.is_vendor_user:
+    if inspector and can_see_identities(user):
         inspector_id = parse_id(inspector)
         f.inspector = db.session.get(User, inspector_id) if inspector_id else None
         if f.inspector is None:
@@ -157,10 +176,20 @@ def _primary(table, owner_column, owner_id):
     )
 
 
-def statement(f: Filters) -> sa.Select:
-    """Inspections matching the filters, with their decisions, in the chosen order."""
-    stmt = visible_inspections(
-        sa.select(Inspection).join(Decision, Decision.id == Inspection.decision_id)
+def _primary_label_is(code: str, verdict, table, owner: str, owner_id):
+    """`verdict` (a decision column) is `approve` for "approve", else a reject whose
+    primary label (in `table`, owned by `owner_id` through its column `owner`) is `code`."""
+    if code == "approve":
+        return verdict == "approve"
+    labels = aliased(table)
+    return sa.and_(verdict == "reject", _primary(labels, getattr(labels, owner), owner_id) == code)
+
+
+def filtered(f: Filters, user: User) -> sa.Select:
+    """The inspections `user` may see that match the filters, joined to their
+    decisions, in no particular order."""
+    stmt = visible(
+        sa.select(Inspection).join(Decision, Decision.id == Inspection.decision_id), user
     )
     if f.vendor is not None:
         stmt = stmt.where(Inspection.vendor_id == f.vendor.id)
@@ -178,30 +207,38 @@ def statement(f: Filters) -> sa.Select:
         value = getattr(f, name)
         if value:
             stmt = stmt.where(column == value)
-    if f.inspector is not None:
-        stmt = stmt.where(Inspection.inspector_id == f.inspector.id)
+    if can_see_identities(user):
+        if f.inspector is not None:
+            stmt = stmt.where(Inspection.inspector_id == f.inspector.id)
+        if f.inspector_email:
+            stmt = stmt.join(User, User.id == Inspection.inspector_id).where(
+                User.email == f.inspector_email.lower()
+            )
     if f.q:
         stmt = stmt.where(Decision.external_id.contains(f.q, autoescape=True))
     stmt = _outcome(stmt, f.outcome)
     if f.applied:
-        if f.applied == "approve":
-            stmt = stmt.where(Decision.decision == "approve")
-        else:
-            applied = aliased(DecisionLabel)
-            stmt = stmt.where(
-                Decision.decision == "reject",
-                _primary(applied, applied.decision_id, Decision.id) == f.applied,
+        stmt = stmt.where(
+            _primary_label_is(
+                f.applied, Decision.decision, DecisionLabel, "decision_id", Decision.id
             )
+        )
     if f.expected:
-        if f.expected == "approve":
-            stmt = stmt.where(Inspection.expected_decision == "approve")
-        else:
-            expected = aliased(InspectionLabel)
-            stmt = stmt.where(
-                Inspection.expected_decision == "reject",
-                _primary(expected, expected.inspection_id, Inspection.id) == f.expected,
+        stmt = stmt.where(
+            _primary_label_is(
+                f.expected,
+                Inspection.expected_decision,
+                InspectionLabel,
+                "inspection_id",
+                Inspection.id,
             )
-    return stmt.order_by(*SORTS[f.sort])
+        )
+    return stmt
+
+
+def statement(f: Filters, user: User) -> sa.Select:
+    """`filtered` in the chosen order, with what a row of the list shows loaded."""
+    return with_details(filtered(f, user).order_by(*SORTS[f.sort]))
 
 
 def _outcome(stmt: sa.Select, outcome: str) -> sa.Select:
@@ -229,6 +266,72 @@ def with_details(stmt: sa.Select) -> sa.Select:
     )
 
 
+def inspector_choices(user: User) -> list[User]:
+    """The QA people the list may be filtered on (none for who may not see them)."""
+    if not can_see_identities(user):
+        return []
+    return list(
+        db.session.scalars(inspectors(sa.select(User), active_only=False).order_by(User.name))
+    )
+
+
+# One inspection -----------------------------------------------------------------------
+
+
+def get(inspection_id: int, user: User) -> Inspection | None:
+    """The inspection, if it exists and `user` may see it."""
+    inspection = db.session.get(Inspection, inspection_id)
+    return inspection if inspection is not None and can_see(user, inspection) else None
+
+
+def inspection_of(decision: Decision) -> Inspection | None:
+    """The decision's inspection (there is at most one), whatever its status."""
+    return db.session.scalar(sa.select(Inspection).where(Inspection.decision_id == decision.id))
+
+
+def open_item_for(decision: Decision) -> SampleItem | None:
+    """The pending item of an open sample that holds `decision`, if any."""
+    return db.session.scalar(
+        open_work().where(SampleItem.decision_id == decision.id).order_by(SampleItem.id).limit(1)
+    )
+
+
+def questions_of(version: ScorecardVersion | None) -> list[ScorecardQuestion]:
+    """The version's questions in rubric order (section, then question)."""
+    return version_questions(version) if version is not None else []
+
+
+def decision_named(external_id: str) -> Decision | None:
+    """The decision with this external id (what an API client names it by)."""
+    return db.session.scalar(sa.select(Decision).where(Decision.external_id == external_id))
+
+
+def label_choices(decision: Decision, inspection: Inspection | None) -> list[Label]:
+    """The labels a verdict on `decision` may expect: the active labels of its policy
+    area, and any the verdict already has (a label retired since stays choosable)."""
+    keep = [il.label_id for il in inspection.expected_labels] if inspection else []
+    return list(
+        db.session.scalars(
+            sa.select(Label)
+            .where(
+                Label.policy_area == decision.policy_area,
+                sa.or_(Label.active.is_(True), Label.id.in_(keep)),
+            )
+            .order_by(Label.code)
+        )
+    )
+
+
+def next_item(user: User, after: SampleItem | None) -> SampleItem | None:
+    """The item to inspect next in `user`'s queue: the one after `after` in queue
+    order, else the first (never `after` itself)."""
+    ids = db.session.scalars(queue_statement(user).with_only_columns(SampleItem.id).options()).all()
+    if after is not None and after.id in ids:
+        position = ids.index(after.id)
+        ids = ids[position + 1 :] + ids[:position]
+    return db.session.get(SampleItem, ids[0]) if ids else None
+
+
 # Export -------------------------------------------------------------------------------
 
 CSV_COLUMNS = [
@@ -254,6 +357,7 @@ CSV_COLUMNS = [
     "created_at",
     "finalised_at",
 ]
+EXPORT_BATCH = 500
 
 
 def export_filename(f: Filters) -> str:
@@ -265,14 +369,14 @@ def export_filename(f: Filters) -> str:
     return "-".join(parts) + ".csv"
 
 
-def export_rows(f: Filters) -> Iterator[list]:
-    """Rows of the export, read a batch at a time."""
-    stmt = with_details(statement(f)).options(
+def export_rows(f: Filters, user: User) -> Iterator[list]:
+    """Rows of the export as `user` may see them, read a batch at a time."""
+    stmt = statement(f, user).options(
         joinedload(Inspection.expected_labels).joinedload(InspectionLabel.label)
     )
-    offset, batch = 0, 500
+    offset = 0
     while True:
-        rows = db.session.scalars(stmt.limit(batch).offset(offset)).unique().all()
+        rows = db.session.scalars(stmt.limit(EXPORT_BATCH).offset(offset)).unique().all()
         for inspection in rows:
             d = inspection.decision
             yield [
@@ -293,14 +397,14 @@ def export_rows(f: Filters) -> Iterator[list]:
                 inspection.severity or "",
                 "" if inspection.correct is None else ("yes" if inspection.correct else "no"),
                 "" if inspection.rubric_score is None else round(inspection.rubric_score, 2),
-                person(inspection.inspector, email=True),
+                display_person(user, inspection.inspector, email=True),
                 inspection.notes,
                 inspection.created_at.isoformat(),
                 inspection.finalised_at.isoformat() if inspection.finalised_at else "",
             ]
-        if len(rows) < batch:
+        if len(rows) < EXPORT_BATCH:
             return
-        offset += batch
+        offset += EXPORT_BATCH
         for inspection in rows:  # keep memory flat on big exports
             db.session.expunge(inspection.decision)
             db.session.expunge(inspection)
