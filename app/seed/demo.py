@@ -10,6 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import current_app
 
+from app import months
 from app.extensions import db
 from app.labels.services import create_label
 from app.models import Label, User, Vendor
@@ -52,9 +53,7 @@ VENDORS = [
 
 
 def _month(months_ago: int, today: date | None = None) -> date:
-    today = today or date.today()
-    index = today.year * 12 + today.month - 1 - months_ago
-    return date(index // 12, index % 12 + 1, 1)
+    return months.back(months.first_day(today or date.today()), months_ago + 1)[0]
 
 
 def _tiers() -> list[dict]:

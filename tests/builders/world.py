@@ -147,20 +147,22 @@ def thaw(snapshot: Any, session) -> Any:
     by_model: dict[type, list[_Ref]] = {}
     for ref in found:
         by_model.setdefault(ref.model, []).append(ref)
+    loaded: list[Any] = []  # held, or the session's weak identity map would let them go
     for model, refs in by_model.items():
         keys = sa.inspect(model).primary_key
         if len(keys) != 1:
             continue  # composite keys are loaded one by one below
         ids = sorted(ref.identity[0] for ref in refs)
         for start in range(0, len(ids), 500):
-            session.scalars(sa.select(model).where(keys[0].in_(ids[start : start + 500]))).all()
+            chunk = ids[start : start + 500]
+            loaded += session.scalars(sa.select(model).where(keys[0].in_(chunk))).all()
 
     def convert(value: Any) -> Any:
         if isinstance(value, _Ref):
-            loaded = session.get(value.model, value.identity)
-            if loaded is None:
+            instance = session.get(value.model, value.identity)  # from the identity map
+            if instance is None:
                 raise LookupError(f"{value.model.__name__} {value.identity} is gone")
-            return loaded
+            return instance
         if isinstance(value, dict):
             return {key: convert(item) for key, item in value.items()}
         if isinstance(value, list):

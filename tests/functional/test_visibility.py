@@ -69,9 +69,7 @@ def _side(code: str, inspector: User) -> dict:
         sources = ("create", "edit", "finalise", "correction")[: 2 if status == "draft" else 4]
         for number, source in enumerate(sources, start=1):
             db.session.add(
-                InspectionVersion(
-                    inspection=inspection, version=number, source=source, snapshot={}
-                )
+                InspectionVersion(inspection=inspection, version=number, source=source, snapshot={})
             )
         inspections[status] = inspection
     DecisionFactory(vendor=vendor)  # never sampled
