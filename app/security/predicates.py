@@ -11,9 +11,9 @@ from app.security.roles import QA_ROLES, ROLE_ADMIN, ROLE_INTEGRATION, ROLE_QA_L
 from app.security.scoping import (
     can_see,
     can_see_all_jobs,
+    can_see_all_vendors,
     can_see_identities,
     can_see_work_in_progress,
-    is_tenant_bound,
 )
 
 if TYPE_CHECKING:
@@ -35,12 +35,6 @@ def can_sign_in(user: User | None) -> bool:
 def can_administer(user: User | None) -> bool:
     """Users, API tokens, vendors and contracts, the label taxonomy, the audit log."""
     return _has(user, ROLE_ADMIN)
-
-
-def can_see_all_vendors(user: User | None) -> bool:
-    """Staff see every vendor (lists, filters, the QA overview, usage across vendors);
-    vendor users see their own vendor only."""
-    return user is not None and not is_tenant_bound(user)
 
 
 def can_see_scorecard_drafts(user: User | None) -> bool:

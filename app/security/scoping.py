@@ -49,14 +49,14 @@ VENDOR_HISTORY_SOURCES = ("finalise", "correction", "dispute")
 _ALL_JOBS_ROLES = (ROLE_ADMIN, ROLE_QA_LEAD)
 
 
-def is_tenant_bound(user: User | None) -> bool:
+def _tenant_bound(user: User | None) -> bool:
     """Whether `user` is confined to one vendor (a vendor lead or viewer)."""
     return user is not None and user.role in VENDOR_ROLES
 
 
 def tenant_vendor_id(user: User) -> int | None:
     """The vendor a user is confined to, or None for users who see every vendor."""
-    return user.vendor_id if is_tenant_bound(user) else None
+    return user.vendor_id if _tenant_bound(user) else None
 
 
 def _tenant_column(model):
@@ -87,11 +87,11 @@ def visible(stmt: sa.Select, user: User, model=None) -> sa.Select:
             return stmt
         return stmt.where(Job.created_by_id == user.id)
     if model is SampleItem:
-        if not is_tenant_bound(user):
+        if not _tenant_bound(user):
             return stmt
         return stmt.where(SampleItem.sample_id.in_(visible(sa.select(Sample.id), user, Sample)))
     if model is InspectionVersion:
-        if not is_tenant_bound(user):
+        if not _tenant_bound(user):
             return stmt
         return stmt.where(
             InspectionVersion.source.in_(VENDOR_HISTORY_SOURCES),
@@ -100,7 +100,7 @@ def visible(stmt: sa.Select, user: User, model=None) -> sa.Select:
             ),
         )
     stmt = scoped(stmt, model, user)
-    if not is_tenant_bound(user):
+    if not _tenant_bound(user):
         return stmt
     if model is Sample:
         return stmt.where(Sample.state == "closed")
@@ -124,7 +124,7 @@ def can_see(user: User, obj) -> bool:
         return can_see(user, obj.sample)
     if isinstance(obj, InspectionVersion):
         return can_see(user, obj.inspection) and (
-            not is_tenant_bound(user) or obj.source in VENDOR_HISTORY_SOURCES
+            not _tenant_bound(user) or obj.source in VENDOR_HISTORY_SOURCES
         )
     vendor_id = tenant_vendor_id(user)
     if vendor_id is None:
@@ -167,7 +167,7 @@ def list_vendor_or_404(code: str | None, user: User) -> tuple[Vendor | None, boo
     vendor `code` names (404 when `user` may not see it), or none; a vendor user's list
     is always their own vendor's (404 for a vendor user without a vendor)."""
     vendor = vendor_or_404(code, user) if code else None
-    if not is_tenant_bound(user):
+    if not _tenant_bound(user):
         return vendor, False
     if vendor is None and user.vendor_id is not None:
         vendor = db.session.get(Vendor, user.vendor_id)
@@ -186,10 +186,16 @@ def visible_history(user: User, inspection: Inspection) -> list[InspectionVersio
     return [h for h in inspection.history if can_see(user, h)]
 
 
+def can_see_all_vendors(user: User | None) -> bool:
+    """Staff see every vendor (lists, filters, the QA overview, usage across vendors);
+    vendor users see their own vendor only."""
+    return user is not None and not _tenant_bound(user)
+
+
 def can_see_work_in_progress(user: User | None) -> bool:
     """Whether `user` sees open samples and draft inspections (vendor users see only
     closed samples and final inspections)."""
-    return not is_tenant_bound(user)
+    return not _tenant_bound(user)
 
 
 # People ------------------------------------------------------------------------------
@@ -198,7 +204,7 @@ def can_see_work_in_progress(user: User | None) -> bool:
 def can_see_identities(user: User | None) -> bool:
     """Whether `user` may see who QA people are (names, emails, who drew or assigned
     what); vendor users see pseudonyms only, and no filter may name a person."""
-    return not is_tenant_bound(user)
+    return not _tenant_bound(user)
 
 
 def inspectors(stmt: sa.Select, *, active_only: bool = True) -> sa.Select:
