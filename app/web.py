@@ -73,7 +73,8 @@ def apply_errors(form: FlaskForm, err: DomainError, aliases: dict[str, str] | No
     problems = [d for d in details or [] if isinstance(d, dict)] or [{"message": err.message}]
     for problem in problems:
         name = problem.get("field") or ""
-        field = form._fields.get((aliases or {}).get(name, name))
+        name = (aliases or {}).get(name, name)
+        field = form[name] if name and name in form else None
         message = problem.get("message") or err.message
         if field is not None:
             field.errors = [*field.errors, message]
