@@ -11,7 +11,7 @@ from typing import Generic, TypeVar
 from flask import Request, current_app, flash, request
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import ImmutableMultiDict
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import BaseConverter, IntegerConverter
 from werkzeug.utils import cached_property
 
 from app.errors import Conflict, DomainError
@@ -32,6 +32,15 @@ class BoundedIntConverter(IntegerConverter):
         kwargs.setdefault("min", 1)
         kwargs.setdefault("max", MAX_ID)
         super().__init__(url_map, *args, **kwargs)
+
+
+class KeyConverter(BaseConverter):
+    """`<key:...>` in URLs: a text identifier (a vendor code, an external id) without
+    control characters or slashes. A NUL or other control character names nothing the
+    portal stores (PostgreSQL would even refuse to compare one), so such a URL is simply
+    not found, before any database is asked."""
+
+    regex = r"[^/\x00-\x1f\x7f]+"
 
 
 def parse_id(raw) -> int | None:

@@ -44,11 +44,14 @@ def init_app(app: Flask) -> PortalApi:
             "servers": [{"url": "/"}],
         },
     )
-    from app.web import MAX_ID, BoundedIntConverter
+    from app.web import MAX_ID, BoundedIntConverter, KeyConverter
 
     api.register_converter(
         BoundedIntConverter,
         lambda _converter: {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+    )
+    api.register_converter(
+        KeyConverter, lambda _converter: {"type": "string", "pattern": "^[^/\\x00-\\x1f\\x7f]+$"}
     )
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "An API token"}

@@ -1,5 +1,5 @@
 """Reading moderation decisions through the API: `GET /decisions` with filters and
-`GET /decisions/<external_id>` (DESIGN §8, §11), through the decisions' one read path
+`GET /decisions/<key:external_id>` (DESIGN §8, §11), through the decisions' one read path
 (app.decisions.queries).
 
 Lists are in decision time order (`decided_at`, then id), cursor-paginated. A vendor
@@ -92,7 +92,7 @@ def list_decisions(args):
     return page_body(queries.exchange_items(page.rows), page)
 
 
-@bp.route("/decisions/<external_id>", methods=["GET"])
+@bp.route("/decisions/<key:external_id>", methods=["GET"])
 @access(api(SCOPE_READ))
 @bp.response(200, DecisionSchema)
 @document_errors((404, "No such decision, or not one the caller may see"))

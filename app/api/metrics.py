@@ -1,4 +1,4 @@
-"""A vendor-month's metrics through the API: `GET /vendors/<code>/metrics?month=`
+"""A vendor-month's metrics through the API: `GET /vendors/<key:code>/metrics?month=`
 (DESIGN §3, §11). The same numbers as the dashboard; a vendor user may ask only for
 its own vendor (another vendor's code answers 404)."""
 
@@ -99,7 +99,7 @@ class MetricsArgsSchema(Schema):
     month = Month(metadata={"description": "YYYY-MM (required)"})
 
 
-@bp.route("/vendors/<code>/metrics", methods=["GET"])
+@bp.route("/vendors/<key:code>/metrics", methods=["GET"])
 @access(api(SCOPE_READ))
 @bp.arguments(MetricsArgsSchema, location="query")
 @bp.response(200, MetricsSchema)

@@ -64,7 +64,7 @@ def list_vendors(args):
     return page_body([_vendor(row) for row in page.rows], page)
 
 
-@bp.route("/vendors/<code>", methods=["GET"])
+@bp.route("/vendors/<key:code>", methods=["GET"])
 @access(api(SCOPE_READ))
 @bp.response(200, VendorSchema)
 @document_errors((404, "No such vendor, or not one the caller may see"))

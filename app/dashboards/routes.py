@@ -104,7 +104,7 @@ def index():
     )
 
 
-@bp.get("/vendors/<code>")
+@bp.get("/vendors/<key:code>")
 def vendor(code: str):
     vendor = vendor_or_404(code, current_user)
     month = _month_arg()

@@ -46,7 +46,7 @@ def index():
     )
 
 
-@bp.get("/<code>")
+@bp.get("/<key:code>")
 @access(signed_in())
 def detail(code: str):
     """One vendor with its contract versions."""
@@ -98,7 +98,7 @@ def create():
     return _form_page("vendors/form.html", status, form=form, vendor=None)
 
 
-@bp.route("/<code>/edit", methods=["GET", "POST"])
+@bp.route("/<key:code>/edit", methods=["GET", "POST"])
 @access(ADMIN_ONLY)
 def edit(code: str):
     """Change a vendor's details (not its code)."""
@@ -140,21 +140,21 @@ def _set_active(code: str, active: bool):
     return redirect(url_for("vendors.detail", code=vendor.code))
 
 
-@bp.post("/<code>/deactivate")
+@bp.post("/<key:code>/deactivate")
 @access(ADMIN_ONLY)
 def deactivate(code: str):
     """Deactivate a vendor; its history stays."""
     return _set_active(code, False)
 
 
-@bp.post("/<code>/activate")
+@bp.post("/<key:code>/activate")
 @access(ADMIN_ONLY)
 def activate(code: str):
     """Reactivate a vendor."""
     return _set_active(code, True)
 
 
-@bp.route("/<code>/contracts/new", methods=["GET", "POST"])
+@bp.route("/<key:code>/contracts/new", methods=["GET", "POST"])
 @access(ADMIN_ONLY)
 def contract_create(code: str):
     """Add a contract version, starting from the latest one."""
@@ -184,7 +184,7 @@ def contract_create(code: str):
     return _form_page("vendors/contract_form.html", status, form=form, vendor=vendor, contract=None)
 
 
-@bp.route("/<code>/contracts/<id:contract_id>/edit", methods=["GET", "POST"])
+@bp.route("/<key:code>/contracts/<id:contract_id>/edit", methods=["GET", "POST"])
 @access(ADMIN_ONLY)
 def contract_edit(code: str, contract_id: int):
     """Change a contract version."""
@@ -206,7 +206,7 @@ def contract_edit(code: str, contract_id: int):
     )
 
 
-@bp.post("/<code>/contracts/<id:contract_id>/delete")
+@bp.post("/<key:code>/contracts/<id:contract_id>/delete")
 @access(ADMIN_ONLY)
 def contract_delete(code: str, contract_id: int):
     """Delete a contract version that has not taken effect yet."""

@@ -184,7 +184,7 @@ def _url(rule, side: dict) -> tuple[str, bool]:
     path = rule.rule
     for name, value in values.items():
         path = path.replace(f"<{name}>", str(value))
-        for conv in ("id", "int", "string", "path"):
+        for conv in ("id", "key", "int", "string", "path"):
             path = path.replace(f"<{conv}:{name}>", str(value))
     return path, tenant
 
