@@ -9,6 +9,7 @@ from flask import Flask, has_request_context, request
 from sqlalchemy import event
 
 from app.config import BASE_DIR, load_config
+from app.database import SQLITE_BUSY_TIMEOUT_MS
 from app.web import PortalRequest
 
 
@@ -60,7 +61,7 @@ def _configure_engine(engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")

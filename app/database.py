@@ -10,6 +10,9 @@ from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy.orm import DeclarativeBase, registry
 from sqlalchemy.types import TypeDecorator
 
+# How long an SQLite connection waits for another writer before it gives up.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
 # Deterministic constraint names, so migrations can alter them on SQLite (batch mode)
 # and on PostgreSQL alike.
 NAMING_CONVENTION = {

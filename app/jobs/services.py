@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from flask import Flask, current_app
 
-from app.database import utcnow
+from app.database import SQLITE_BUSY_TIMEOUT_MS, utcnow
 from app.extensions import db
 from app.models import Job, User
 
@@ -367,7 +367,7 @@ class ProgressReporter:
                         conn.execute(update)
                 finally:
                     if sqlite:
-                        raw.execute("PRAGMA busy_timeout=30000")
+                        raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         except sa.exc.OperationalError:
             logger.debug("progress of job %s not written now (database busy)", self.job_id)
 
