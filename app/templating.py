@@ -11,7 +11,7 @@ from app import months
 from app.models.enums import POLICY_AREA_NAMES, ROLE_NAMES
 from app.security.access import can_open
 from app.security.predicates import TEMPLATE_PREDICATES, can_inspect, can_see_all_vendors
-from app.security.scoping import display_person
+from app.security.scoping import display_person, shown_created_at, shown_version
 from app.validation import zone_or_utc
 
 
@@ -74,6 +74,10 @@ def init_app(app: Flask) -> None:
         ROLE_NAMES=ROLE_NAMES,
         POLICY_AREA_NAMES=POLICY_AREA_NAMES,
         person=person,
+        shown_version=lambda inspection, version=None: shown_version(
+            current_user, inspection, version
+        ),
+        shown_created_at=lambda inspection: shown_created_at(current_user, inspection),
         can_open=can_open,
         **TEMPLATE_PREDICATES,
     )

@@ -25,7 +25,13 @@ from app.models import Inspection
 from app.models.enums import INSPECTION_STATUSES, SAMPLE_PURPOSES
 from app.security.access import access, api
 from app.security.roles import ROLE_QA_INSPECTOR, ROLE_QA_LEAD, SCOPE_INSPECTIONS_WRITE, SCOPE_READ
-from app.security.scoping import display_person, visible_history
+from app.security.scoping import (
+    can_see,
+    display_person,
+    shown_created_at,
+    shown_version,
+    visible_history,
+)
 from app.validation import has_control_characters
 
 INSPECTION_ORDER = Keyset("inspections", (Inspection.id,))
@@ -136,7 +142,7 @@ def _summary(inspection: Inspection) -> dict:
         "vendor": inspection.decision.vendor.code,
         "month": inspection.month.strftime("%Y-%m"),
         "purpose": inspection.purpose,
-        "sample": item.sample_id if item is not None else None,
+        "sample": item.sample_id if item is not None and can_see(current_user, item) else None,
         "expected_decision": inspection.expected_decision,
         "expected_labels": services.label_codes(inspection),
         "severity": inspection.severity,
@@ -144,11 +150,11 @@ def _summary(inspection: Inspection) -> dict:
         "notes": inspection.notes,
         "status": inspection.status,
         "template": inspection.scorecard_version_id,
-        "version": inspection.version,
+        "version": shown_version(current_user, inspection),
         "inspector": display_person(current_user, inspection.inspector, email=True),
         "rubric_score": inspection.rubric_score,
         "correct": inspection.correct,
-        "created_at": inspection.created_at,
+        "created_at": shown_created_at(current_user, inspection),
         "finalised_at": inspection.finalised_at,
     }
 
@@ -156,7 +162,7 @@ def _summary(inspection: Inspection) -> dict:
 def inspection_body(inspection: Inspection) -> dict:
     history = [
         {
-            "version": h.version,
+            "version": shown_version(current_user, inspection, h.version),
             "source": h.source,
             "changed_at": h.changed_at,
             "changed_by": (

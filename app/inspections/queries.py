@@ -41,6 +41,7 @@ from app.security.scoping import (
     display_person,
     inspectors,
     list_vendor_or_404,
+    shown_created_at,
     visible,
 )
 from app.validation import normalise_code
@@ -399,7 +400,7 @@ def export_rows(f: Filters, user: User) -> Iterator[list]:
                 "" if inspection.rubric_score is None else round(inspection.rubric_score, 2),
                 display_person(user, inspection.inspector, email=True),
                 inspection.notes,
-                inspection.created_at.isoformat(),
+                shown_created_at(user, inspection).isoformat(),
                 inspection.finalised_at.isoformat() if inspection.finalised_at else "",
             ]
         if len(rows) < EXPORT_BATCH:

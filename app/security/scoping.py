@@ -21,6 +21,7 @@ The rules:
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TypeVar
 
 import sqlalchemy as sa
@@ -196,6 +197,23 @@ def can_see_work_in_progress(user: User | None) -> bool:
     """Whether `user` sees open samples and draft inspections (vendor users see only
     closed samples and final inspections)."""
     return not _tenant_bound(user)
+
+
+def shown_version(user: User, inspection: Inspection, version: int | None = None) -> int:
+    """The number of one of an inspection's versions (by default its current one) as
+    `user` is shown it. Vendor users count from finalisation, the finalised inspection
+    being version 1, so that no number tells how much draft work came before."""
+    version = inspection.version if version is None else version
+    if can_see_work_in_progress(user):
+        return version
+    final = [h.version for h in inspection.history if h.source in VENDOR_HISTORY_SOURCES]
+    return version - min(final, default=1) + 1
+
+
+def shown_created_at(user: User, inspection: Inspection) -> datetime | None:
+    """When `user` is told the inspection was made: for vendor users its finalisation
+    (when drafting began is QA's own work in progress)."""
+    return inspection.created_at if can_see_work_in_progress(user) else inspection.finalised_at
 
 
 # People ------------------------------------------------------------------------------

@@ -4,6 +4,11 @@ users see."""
 
 from __future__ import annotations
 
+import csv
+import io
+import re
+from datetime import timedelta
+
 import pytest
 
 from app.extensions import db
@@ -304,3 +309,35 @@ def test_the_list_filters_by_month_status_and_purpose(api_client, world):
     assert api.get(f"{URL}?month=2026-13").status_code == 422
     mine = api.get(f"{URL}?inspector={world['inspector'].email}").get_json()["items"]
     assert len(mine) == 2
+
+
+def test_vendor_users_cannot_tell_how_much_draft_work_came_before_finalisation(
+    api_client, client, auth, world
+):
+    """A vendor sees the inspection as it was finalised: version 1 at finalisation, made
+    when it was finalised, and no id of a sample it may not see (this one is open)."""
+    inspector = api_client(world["inspector"])
+    draft = inspector.post(URL, json=verdict(world["decisions"][0])).get_json()
+    for version in (1, 2):
+        edited = inspector.patch(f"{URL}/{draft['id']}", json={"version": version, "notes": "x"})
+        assert edited.status_code == 200, edited.get_json()
+    final = inspector.patch(f"{URL}/{draft['id']}", json={"version": 3, "status": "final"})
+    staff = final.get_json()
+    assert staff["version"] == 4 and staff["sample"] == world["sample"].id
+    row = db.session.get(Inspection, draft["id"])
+    row.created_at = row.finalised_at - timedelta(hours=3)  # drafting began long before
+    db.session.commit()
+
+    viewer = UserFactory(role="vendor_viewer", vendor=world["vendor"])
+    body = api_client(viewer).get(f"{URL}/{draft['id']}").get_json()
+    assert body["version"] == 1
+    assert [(h["version"], h["source"]) for h in body["history"]] == [(1, "finalise")]
+    assert body["created_at"] == body["finalised_at"]
+    assert body["sample"] is None  # the sample is still open
+
+    auth.login(viewer)
+    page = client.get(f"/inspections/{draft['id']}").get_data(as_text=True)
+    assert re.search(r"Version</dt>\s*<dd[^>]*>1</dd>", page), page
+    export = client.get("/inspections/export.csv?vendor=ACME").get_data(as_text=True)
+    row = next(csv.DictReader(io.StringIO(export)))
+    assert row["created_at"] == row["finalised_at"]

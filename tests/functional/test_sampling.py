@@ -401,7 +401,9 @@ def test_plans_are_created_updated_audited_and_drawn_from(vendor, lead, march):
     assert sample.plan_id == plan.id and sample.margin == 0.1
     assert {i.assignee_id for i in items_of(sample)} == {inspector.id}
     actions = db.session.scalars(
-        sa.select(AuditEvent.action).where(AuditEvent.object_type == "sampling_plan")
+        sa.select(AuditEvent.action)
+        .where(AuditEvent.object_type == "sampling_plan")
+        .order_by(AuditEvent.seq)
     ).all()
     assert actions == ["plan.created", "plan.updated"]
     plan.active = False

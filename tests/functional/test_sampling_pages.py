@@ -276,7 +276,9 @@ def test_plans_are_created_edited_and_drawn_from_on_pages(client, login_as, vend
     detail = _text(client.get(f"/sampling/plans/{plan.id}"))
     assert f"#{sample.id}" in detail
     actions = db.session.scalars(
-        sa.select(AuditEvent.action).where(AuditEvent.object_type == "sampling_plan")
+        sa.select(AuditEvent.action)
+        .where(AuditEvent.object_type == "sampling_plan")
+        .order_by(AuditEvent.seq)
     ).all()
     assert actions == ["plan.created", "plan.updated"]
 
