@@ -24,6 +24,7 @@ test: $(BIN)/activate
 lint: $(BIN)/activate
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/bandit -q -r app -lll
 
 format: $(BIN)/activate
 	$(BIN)/ruff check --fix .
