@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from flask_login import current_user
 from marshmallow import Schema, fields, validate
+from sqlalchemy.orm import selectinload
 
 from app.api import bp
 from app.api.pagination import Keyset, PageArgsSchema, page_body, page_of, paginate
@@ -27,6 +28,7 @@ from app.security.access import access, api
 from app.security.roles import ROLE_QA_INSPECTOR, ROLE_QA_LEAD, SCOPE_INSPECTIONS_WRITE, SCOPE_READ
 from app.security.scoping import (
     can_see,
+    can_see_work_in_progress,
     display_person,
     shown_created_at,
     shown_version,
@@ -279,5 +281,8 @@ def list_inspections(args):
         inspector_email=args.get("inspector", ""),
     )
     stmt = queries.filtered(f, current_user).add_columns(Inspection.id)
+    if not can_see_work_in_progress(current_user):
+        # Vendor users' version numbers count from finalisation (read from the history).
+        stmt = stmt.options(selectinload(Inspection.history))
     page = paginate(stmt, INSPECTION_ORDER, limit=args["limit"], cursor=args.get("cursor"))
     return page_body([_summary(row[0]) for row in page.rows], page)
