@@ -9,6 +9,9 @@ from pathlib import Path
 
 from hypothesis import settings
 
+# The SECURITY.md figures: @pytest.mark.promise(...) and the `tried` fixture.
+pytest_plugins = ["tests.figures"]
+
 # Hypothesis keeps no example database (runs are derandomized or bounded by the test),
 # and its caches (constants of the code, Unicode tables) live outside the working tree.
 settings.register_profile("vqa", database=None)
