@@ -113,11 +113,13 @@ def register_blueprints(app: Flask) -> None:
     from app.api import bp as api_bp
     from app.api import init_app as init_api
     from app.extensions import csrf
+    from app.security.public_ids import PublicIdConverter
     from app.web import BoundedIntConverter, KeyConverter
 
     # Before any rule is added: ids and text keys in URLs are checked by routing.
     app.url_map.converters["id"] = BoundedIntConverter
     app.url_map.converters["key"] = KeyConverter
+    app.url_map.converters["ref"] = PublicIdConverter
     for module in PAGE_BLUEPRINTS:
         app.register_blueprint(importlib.import_module(module).bp)
     init_api(app)  # registers api_bp and builds its OpenAPI document

@@ -164,22 +164,25 @@ def _import_progress(every: int = 100_000):
 
 
 @samples_cli.command("verify")
-@click.argument("sample_id", type=int)
-def samples_verify(sample_id):
+@click.argument("number")
+def samples_verify(number):
     """Re-derive a sample's draw from its seed and the population as it stood when it
-    was drawn; exit 0 when seed, digests and items match, 1 naming what differs."""
+    was drawn; exit 0 when seed, digests and items match, 1 naming what differs.
+    NUMBER is the sample's number as pages and the API show it."""
     from app.models import Sample
     from app.sampling.services.verification import verify_sample
+    from app.security.public_ids import parse_public_id
 
-    sample = db.session.get(Sample, sample_id)
+    sample_id = parse_public_id(number)
+    sample = db.session.get(Sample, sample_id) if sample_id else None
     if sample is None:
-        _fail(f"no sample #{sample_id}")
+        _fail(f"no sample #{number}")
     result = verify_sample(sample)
     for check in result.checks:
         click.echo(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.message}")
     if not result.ok:
-        _fail(f"sample #{sample_id} does not match its re-derivation")
-    click.echo(f"sample #{sample_id} matches its re-derivation (seed {sample.seed})")
+        _fail(f"sample #{number} does not match its re-derivation")
+    click.echo(f"sample #{number} matches its re-derivation (seed {sample.seed})")
 
 
 @click.command("seed-demo")

@@ -11,6 +11,7 @@ from app import months
 from app.models.enums import POLICY_AREA_NAMES, ROLE_NAMES
 from app.security.access import can_open
 from app.security.predicates import TEMPLATE_PREDICATES, can_inspect, can_see_all_vendors
+from app.security.public_ids import object_ref, ref
 from app.security.scoping import display_person, shown_created_at, shown_version
 from app.validation import zone_or_utc
 
@@ -68,6 +69,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["month"] = months.label
     app.jinja_env.filters["percent"] = percent
+    app.jinja_env.filters["ref"] = ref
     app.jinja_env.globals.update(
         nav_items=nav_items,
         url_with=url_with,
@@ -79,6 +81,7 @@ def init_app(app: Flask) -> None:
         ),
         shown_created_at=lambda inspection: shown_created_at(current_user, inspection),
         can_open=can_open,
+        object_ref=object_ref,
         **TEMPLATE_PREDICATES,
     )
 

@@ -44,11 +44,16 @@ def init_app(app: Flask) -> PortalApi:
             "servers": [{"url": "/"}],
         },
     )
+    from app.security.public_ids import LIMIT, PublicIdConverter
     from app.web import MAX_ID, BoundedIntConverter, KeyConverter
 
     api.register_converter(
         BoundedIntConverter,
         lambda _converter: {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+    )
+    api.register_converter(
+        PublicIdConverter,
+        lambda _converter: {"type": "integer", "minimum": 1, "maximum": LIMIT - 1},
     )
     api.register_converter(
         KeyConverter, lambda _converter: {"type": "string", "pattern": "^[^/\\x00-\\x1f\\x7f]+$"}

@@ -25,6 +25,7 @@ from app.inspections import queries, services
 from app.models import Inspection
 from app.models.enums import INSPECTION_STATUSES, SAMPLE_PURPOSES
 from app.security.access import access, api
+from app.security.public_ids import public_id
 from app.security.roles import ROLE_QA_INSPECTOR, ROLE_QA_LEAD, SCOPE_INSPECTIONS_WRITE, SCOPE_READ
 from app.security.scoping import (
     can_see,
@@ -139,12 +140,14 @@ class InspectionArgsSchema(PageArgsSchema):
 def _summary(inspection: Inspection) -> dict:
     item = inspection.sample_item
     return {
-        "id": inspection.id,
+        "id": public_id(inspection.id),
         "decision": inspection.decision.external_id,
         "vendor": inspection.decision.vendor.code,
         "month": inspection.month.strftime("%Y-%m"),
         "purpose": inspection.purpose,
-        "sample": item.sample_id if item is not None and can_see(current_user, item) else None,
+        "sample": (
+            public_id(item.sample_id) if item is not None and can_see(current_user, item) else None
+        ),
         "expected_decision": inspection.expected_decision,
         "expected_labels": services.label_codes(inspection),
         "severity": inspection.severity,
@@ -181,7 +184,7 @@ def inspection_body(inspection: Inspection) -> dict:
 def _visible_or_404(inspection_id: int) -> Inspection:
     inspection = queries.get(inspection_id, current_user)
     if inspection is None:
-        raise NotFound(f"No inspection #{inspection_id}.")
+        raise NotFound(f"No inspection #{public_id(inspection_id)}.")
     return inspection
 
 
@@ -220,7 +223,7 @@ def create_inspection(args):
     return inspection_body(inspection)
 
 
-@bp.route("/inspections/<id:inspection_id>", methods=["PATCH"])
+@bp.route("/inspections/<ref:inspection_id>", methods=["PATCH"])
 @access(WRITE)
 @bp.arguments(InspectionPatchSchema)
 @bp.response(200, InspectionSchema)
@@ -237,10 +240,13 @@ def update_inspection(args, inspection_id: int):
     values = _verdict(args)
     if inspection.status == "final":
         if args.get("status") == "draft":
-            raise Conflict(f"Inspection #{inspection.id} is final; it cannot become a draft.")
+            raise Conflict(
+                f"Inspection #{public_id(inspection.id)} is final; it cannot become a draft."
+            )
         if "reason" not in args:
             raise Conflict(
-                f"Inspection #{inspection.id} is final; a QA lead corrects it by giving a reason."
+                f"Inspection #{public_id(inspection.id)} is final;"
+                " a QA lead corrects it by giving a reason."
             )
         services.correct_inspection(
             inspection, values, actor=current_user, version=args["version"], reason=args["reason"]
@@ -257,7 +263,7 @@ def update_inspection(args, inspection_id: int):
     return inspection_body(inspection)
 
 
-@bp.route("/inspections/<id:inspection_id>", methods=["GET"])
+@bp.route("/inspections/<ref:inspection_id>", methods=["GET"])
 @access(api(SCOPE_READ))
 @bp.response(200, InspectionSchema)
 @document_errors((404, "No such inspection, or not one the caller may see"))

@@ -20,6 +20,7 @@ from app.jobs import enqueue
 from app.jobs.queries import job_status
 from app.models import Job
 from app.security.access import access, api
+from app.security.public_ids import public_id
 from app.security.roles import (
     ROLE_ADMIN,
     ROLE_INTEGRATION,
@@ -106,10 +107,10 @@ def create_decision_import(files):
         title=f"Import of {upload.filename}",
     )
     url = url_for("api.get_job", job_id=job.id)
-    return {"job": job.id, "state": job.state, "url": url}, 202, {"Location": url}
+    return {"job": public_id(job.id), "state": job.state, "url": url}, 202, {"Location": url}
 
 
-@bp.route("/jobs/<id:job_id>", methods=["GET"])
+@bp.route("/jobs/<ref:job_id>", methods=["GET"])
 @access(api(SCOPE_READ))
 @bp.response(200, JobSchema)
 @document_errors((404, "No such job, or not one this token's user may see"))
@@ -120,7 +121,7 @@ def get_job(job_id: int):
     job = get_or_404(Job, job_id, current_user)
     status = job_status(job)
     return {
-        "id": job.id,
+        "id": public_id(job.id),
         "kind": job.kind,
         "state": job.state,
         "progress": status["progress"],

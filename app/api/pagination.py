@@ -26,6 +26,7 @@ from sqlalchemy.types import TypeDecorator
 
 from app.errors import ValidationFailed
 from app.extensions import db
+from app.security.public_ids import internal_id, public_id
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -89,7 +90,16 @@ class Keyset:
         return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=f"api-cursor:{self.name}")
 
     def encode(self, values: Sequence[Any]) -> str:
-        plain = [v.isoformat() if isinstance(v, datetime) else v for v in values]
+        # A cursor is signed, not encrypted: ids in it are public numbers, like
+        # everywhere else a client sees one.
+        plain = [
+            v.isoformat()
+            if isinstance(v, datetime)
+            else public_id(v)
+            if isinstance(v, int) and not isinstance(v, bool)
+            else v
+            for v in values
+        ]
         return self._serializer().dumps(plain)
 
     def decode(self, cursor: str) -> tuple[Any, ...]:
@@ -134,8 +144,10 @@ def _value(column, raw):
             if value is not None and value.tzinfo is not None:
                 return value
     elif kind is int:
-        if isinstance(raw, int) and not isinstance(raw, bool) and abs(raw) < 2**63:
-            return raw
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            object_id = internal_id(raw)
+            if object_id is not None:
+                return object_id
     elif kind is str and isinstance(raw, str):
         return raw
     raise _bad_cursor()

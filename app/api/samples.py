@@ -24,8 +24,9 @@ from app.sampling.services import checks
 from app.sampling.services.checks import inspectors_by_email
 from app.sampling.services.draws import draw_sample
 from app.security.access import access, api
+from app.security.public_ids import public_id
 from app.security.roles import ROLE_QA_LEAD, SCOPE_READ, SCOPE_SAMPLES_WRITE
-from app.security.scoping import display_person
+from app.security.scoping import can_see, display_person
 
 SAMPLE_ORDER = Keyset("samples", (Sample.id,))
 
@@ -151,9 +152,10 @@ def _inspectors(sample_ids: list[int]) -> dict[int, list[str]]:
 
 def _summary(sample: Sample, inspectors: list[str]) -> dict:
     return {
-        "id": sample.id,
+        "id": public_id(sample.id),
         "vendor": sample.vendor.code,
-        "plan": sample.plan_id,
+        # Plans are QA's own (DESIGN §1): vendor users never learn one exists.
+        "plan": sample.plan_id if sample.plan and can_see(current_user, sample.plan) else None,
         "period_start": sample.period_start,
         "period_end": sample.period_end,
         "size": sample.requested_size,
@@ -220,7 +222,7 @@ def create_sample(args):
     return sample_body(sample)
 
 
-@bp.route("/samples/<id:sample_id>", methods=["GET"])
+@bp.route("/samples/<ref:sample_id>", methods=["GET"])
 @access(api(SCOPE_READ))
 @bp.response(200, SampleSchema)
 @document_errors((404, "No such sample, or not one the caller may see"))
@@ -228,7 +230,7 @@ def get_sample(sample_id: int):
     """One sample with its items; vendor users see only their own closed samples."""
     sample = queries.visible_sample(sample_id, current_user)
     if sample is None:
-        raise NotFound(f"No sample #{sample_id}.")
+        raise NotFound(f"No sample #{public_id(sample_id)}.")
     return sample_body(sample)
 
 

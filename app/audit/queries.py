@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from app.audit.services import VerifyResult, verify_chain
 from app.extensions import db
 from app.models import AuditEvent, AuditRowChange
+from app.security.public_ids import object_id_of
 
 # Far-off years overflow once a day is shifted between time zones.
 FIRST_YEAR, LAST_YEAR = 1900, 2999
@@ -71,7 +72,8 @@ def event_list(filters: Filters, zone: ZoneInfo) -> tuple[sa.Select, dict[str, s
     if filters.object_type:
         stmt = stmt.where(AuditEvent.object_type == filters.object_type)
     if filters.object_id:
-        stmt = stmt.where(AuditEvent.object_id == filters.object_id)
+        stored = object_id_of(filters.object_type, filters.object_id)
+        stmt = stmt.where(AuditEvent.object_id == stored)
     if filters.actor:
         stmt = stmt.where(
             sa.func.lower(AuditEvent.actor).contains(filters.actor.lower(), autoescape=True)

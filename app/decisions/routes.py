@@ -60,7 +60,7 @@ def export():
     )
 
 
-@bp.get("/<id:decision_id>")
+@bp.get("/<ref:decision_id>")
 def detail(decision_id: int):
     decision = get_or_404(Decision, decision_id, current_user)
     samples, inspection = queries.review_status(decision, current_user)

@@ -34,6 +34,7 @@ from app.models import (
 from app.models.enums import INSPECTION_STATUSES, POLICY_AREAS, SAMPLE_PURPOSES, SEVERITIES
 from app.sampling.queries import open_work, queue_statement
 from app.scorecards.queries import version_questions
+from app.security.public_ids import public_id
 from app.security.scoping import (
     can_see,
     can_see_identities,
@@ -381,7 +382,7 @@ def export_rows(f: Filters, user: User) -> Iterator[list]:
         for inspection in rows:
             d = inspection.decision
             yield [
-                inspection.id,
+                public_id(inspection.id),
                 d.external_id,
                 d.vendor.code,
                 inspection.month.strftime("%Y-%m"),

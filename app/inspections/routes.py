@@ -35,6 +35,7 @@ from app.security.predicates import (
     can_edit_inspection,
     can_inspect_item,
 )
+from app.security.public_ids import public_id
 from app.security.roles import ROLE_QA_INSPECTOR, ROLE_QA_LEAD
 from app.security.scoping import get_or_404, visible_history, visible_vendors
 from app.web import paginate, parse_id, run_service
@@ -103,7 +104,7 @@ def _decision_context(decision: Decision) -> dict:
     }
 
 
-@bp.get("/<id:inspection_id>")
+@bp.get("/<ref:inspection_id>")
 def detail(inspection_id: int):
     inspection = _inspection_or_404(inspection_id)
     questions = queries.questions_of(inspection.scorecard_version)
@@ -148,7 +149,7 @@ def _after_save(inspection: Inspection, following: SampleItem | None, finalised:
     return redirect(url_for("inspections.detail", inspection_id=inspection.id))
 
 
-@bp.route("/items/<id:item_id>", methods=["GET", "POST"])
+@bp.route("/items/<ref:item_id>", methods=["GET", "POST"])
 @access(QA)
 def inspect_item(item_id: int):
     """Inspect a sample item: the decision beside the verdict form."""
@@ -160,14 +161,17 @@ def inspect_item(item_id: int):
             return redirect(url_for("inspections.detail", inspection_id=existing.id))
         return redirect(url_for("inspections.edit", inspection_id=existing.id))
     if item.status != "pending" or item.sample.state != "open":
-        flash(f"Item #{item.id} is {item.status} in a {item.sample.state} sample.", "warning")
+        flash(
+            f"Item #{public_id(item.id)} is {item.status} in a {item.sample.state} sample.",
+            "warning",
+        )
         return redirect(url_for("sampling.detail", sample_id=item.sample_id))
     if not can_inspect_item(current_user, item):
         abort(403)
     return _create(decision, item)
 
 
-@bp.route("/decisions/<id:decision_id>", methods=["GET", "POST"])
+@bp.route("/decisions/<ref:decision_id>", methods=["GET", "POST"])
 @access(LEAD)
 def inspect_decision(decision_id: int):
     """A QA lead inspects a decision outside any open sample (a targeted inspection)."""
@@ -228,7 +232,7 @@ def _create(decision: Decision, item: SampleItem | None):
     return _render_inspect(form, decision, item, None, version, questions, status)
 
 
-@bp.route("/<id:inspection_id>/edit", methods=["GET", "POST"])
+@bp.route("/<ref:inspection_id>/edit", methods=["GET", "POST"])
 @access(QA)
 def edit(inspection_id: int):
     """Continue a draft; finalise it."""
@@ -263,7 +267,7 @@ def _version(form) -> int | None:
     return parse_id(form.version.data)
 
 
-@bp.route("/<id:inspection_id>/correct", methods=["GET", "POST"])
+@bp.route("/<ref:inspection_id>/correct", methods=["GET", "POST"])
 @access(LEAD)
 def correct(inspection_id: int):
     """A QA lead corrects a final inspection, with a reason; the old version is kept."""
@@ -291,7 +295,7 @@ def correct(inspection_id: int):
             ),
         )
         if saved is not None:
-            flash(f"Inspection #{inspection.id} corrected.", "success")
+            flash(f"Inspection #{public_id(inspection.id)} corrected.", "success")
             return redirect(url_for("inspections.detail", inspection_id=inspection.id))
         inspection = _inspection_or_404(inspection_id)
     return render_template(

@@ -52,6 +52,7 @@ from app.security.predicates import (
     can_edit_inspection,
     can_inspect_item,
 )
+from app.security.public_ids import public_id
 from app.validation import TEXT_WHITESPACE, has_control_characters, problem, raise_problems
 
 MAX_NOTES = 10_000
@@ -387,7 +388,8 @@ def create_inspection(
                 " may inspect it."
             )
         raise NotAllowed(
-            f"Item #{item.id} is assigned to someone else; only they or a QA lead may inspect it."
+            f"Item #{public_id(item.id)} is assigned to someone else;"
+            " only they or a QA lead may inspect it."
         )
     version = _scorecard(decision, template_version_id)
     questions = questions_of(version)
@@ -439,7 +441,7 @@ def _claim_version(inspection: Inspection, version) -> None:
     if not claimed:
         db.session.refresh(inspection)
         raise Conflict(
-            f"Inspection #{inspection.id} was changed by someone else (it is at version"
+            f"Inspection #{public_id(inspection.id)} was changed by someone else (it is at version"
             f" {inspection.version}, you had version {version}); reload it and apply your"
             " changes again.",
             {"current_version": inspection.version},
@@ -458,7 +460,8 @@ def update_inspection(
     """Change a draft (fields not in `values` stay as they are), or finalise it."""
     if inspection.status == "final":
         raise Conflict(
-            f"Inspection #{inspection.id} is final; a QA lead may correct it, with a reason."
+            f"Inspection #{public_id(inspection.id)} is final;"
+            " a QA lead may correct it, with a reason."
         )
     if not can_edit_inspection(actor, inspection):
         raise NotAllowed("Only the inspector who made this draft or a QA lead may change it.")
@@ -489,7 +492,7 @@ def correct_inspection(
     """A QA lead's correction of a final inspection: a reason is required and the
     previous version stays in the history."""
     if inspection.status != "final":
-        raise Conflict(f"Inspection #{inspection.id} is a draft; change it instead.")
+        raise Conflict(f"Inspection #{public_id(inspection.id)} is a draft; change it instead.")
     if not can_correct_inspection(actor, inspection):
         raise NotAllowed("Only a QA lead may correct a final inspection.")
     problems: list[dict] = []

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from app.jobs.services import job_kind, live_progress
 from app.models import Job, User
+from app.security.public_ids import public_id
 from app.security.scoping import visible
 
 
@@ -37,7 +38,7 @@ def job_status(job: Job) -> dict:
     else:
         text = f"{progress:,} {unit} done"
     return {
-        "id": job.id,
+        "id": public_id(job.id),
         "state": job.state,
         "done": job.done,
         "progress": progress,

@@ -35,7 +35,7 @@ def index():
     )
 
 
-@bp.get("/<id:job_id>")
+@bp.get("/<ref:job_id>")
 def detail(job_id: int):
     """A job: progress while it runs (the page polls its status), then the result or
     the row errors."""
@@ -49,7 +49,7 @@ def detail(job_id: int):
     )
 
 
-@bp.get("/<id:job_id>.json")
+@bp.get("/<ref:job_id>.json")
 def status(job_id: int):
     """The job's state and progress, for the job page to poll while it runs."""
     job = get_or_404(Job, job_id, current_user)

@@ -41,6 +41,7 @@ from app.sampling.services import draws, items, plans
 from app.sampling.services.checks import STRATUM_FIELD_NAMES, STRATUM_FIELDS
 from app.security.access import access, blueprint_policy, signed_in
 from app.security.predicates import can_edit_sample, can_inspect, can_see_all_queues
+from app.security.public_ids import public_id
 from app.security.roles import ROLE_ADMIN, ROLE_QA_INSPECTOR, ROLE_QA_LEAD
 from app.security.scoping import get_or_404, vendor_or_404, visible_vendors
 from app.web import arg_choice, paginate, parse_id, run_service
@@ -119,7 +120,7 @@ def index():
     )
 
 
-@bp.get("/<id:sample_id>")
+@bp.get("/<ref:sample_id>")
 def detail(sample_id: int):
     """A sample, its figures and its items (a QA lead also acts on them here)."""
     sample = _sample_or_404(sample_id)
@@ -148,7 +149,7 @@ def detail(sample_id: int):
     )
 
 
-@bp.post("/<id:sample_id>/assign")
+@bp.post("/<ref:sample_id>/assign")
 @access(LEAD)
 def assign(sample_id: int):
     """Deal the pending items to the chosen inspectors in turn."""
@@ -169,7 +170,7 @@ def assign(sample_id: int):
     return _to_sample(sample)
 
 
-@bp.post("/<id:sample_id>/items/<id:item_id>/reassign")
+@bp.post("/<ref:sample_id>/items/<ref:item_id>/reassign")
 @access(LEAD)
 def reassign(sample_id: int, item_id: int):
     """Give one pending item to another inspector, or to nobody."""
@@ -186,7 +187,8 @@ def reassign(sample_id: int, item_id: int):
     done = run_service(lambda: items.reassign_item(item, user, actor=current_user))
     if done.ok and done.value:
         flash(
-            f"Item #{item.id} " + (f"assigned to {user.name}." if user else "unassigned."),
+            f"Item #{public_id(item.id)} "
+            + (f"assigned to {user.name}." if user else "unassigned."),
             "success",
         )
     elif done.ok:
@@ -194,7 +196,7 @@ def reassign(sample_id: int, item_id: int):
     return _to_sample(sample)
 
 
-@bp.post("/<id:sample_id>/items/<id:item_id>/skip")
+@bp.post("/<ref:sample_id>/items/<ref:item_id>/skip")
 @access(LEAD)
 def skip(sample_id: int, item_id: int):
     """Skip a pending item with a reason; its replacement joins the sample."""
@@ -211,29 +213,30 @@ def skip(sample_id: int, item_id: int):
     replacement = done.value
     if replacement is not None:
         flash(
-            f"Item #{item.id} skipped; replaced by {replacement.decision.external_id} "
+            f"Item #{public_id(item.id)} skipped; replaced by {replacement.decision.external_id} "
             f"(rank {replacement.rank} of {replacement.stratum or 'the population'}).",
             "success",
         )
     else:
         flash(
-            f"Item #{item.id} skipped; its stratum has no decision left to replace it.", "warning"
+            f"Item #{public_id(item.id)} skipped; its stratum has no decision left to replace it.",
+            "warning",
         )
     return _to_sample(sample)
 
 
-@bp.post("/<id:sample_id>/close")
+@bp.post("/<ref:sample_id>/close")
 @access(LEAD)
 def close(sample_id: int):
     """Close a sample whose items are all done."""
     sample = _sample_or_404(sample_id)
     items.close_sample(sample, actor=current_user)  # Conflict → 409 page
     db.session.commit()
-    flash(f"Sample #{sample.id} closed.", "success")
+    flash(f"Sample #{public_id(sample.id)} closed.", "success")
     return _to_sample(sample)
 
 
-@bp.post("/<id:sample_id>/cancel")
+@bp.post("/<ref:sample_id>/cancel")
 @access(LEAD)
 def cancel(sample_id: int):
     """Cancel an open sample (its decisions may be drawn again)."""
@@ -244,7 +247,7 @@ def cancel(sample_id: int):
         return _to_sample(sample)
     items.cancel_sample(sample, form.reason.data or "", actor=current_user)  # not open → 409
     db.session.commit()
-    flash(f"Sample #{sample.id} cancelled; its decisions may be drawn again.", "success")
+    flash(f"Sample #{public_id(sample.id)} cancelled; its decisions may be drawn again.", "success")
     return _to_sample(sample)
 
 
@@ -302,7 +305,7 @@ def draw():
                 if done.ok:
                     sample = done.value
                     flash(
-                        f"Drew sample #{sample.id}: {len(sample.items)} items of "
+                        f"Drew sample #{public_id(sample.id)}: {len(sample.items)} items of "
                         f"{sample.population} decisions. Seed {sample.seed}.",
                         "success",
                     )

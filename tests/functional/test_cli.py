@@ -27,6 +27,7 @@ from app.seed.demo import DEMO_PASSWORD
 from tests.builders.demo import seed_demo
 from tests.builders.world import module_world
 from tests.factories import VendorFactory
+from tests.refs import ref
 
 PASSWORD = "a long enough passphrase"
 
@@ -336,7 +337,7 @@ def test_seed_demo_creates_decisions_and_verifiable_samples(app, runner, demo):
     )
     assert skipped == vendors
     for sample in samples[:3]:
-        verified = runner.invoke(args=["samples", "verify", str(sample.id)])
+        verified = runner.invoke(args=["samples", "verify", str(ref(sample))])
         assert verified.exit_code == 0, verified.output
         assert "matches its re-derivation" in verified.output
     again = runner.invoke(args=["seed-demo"])

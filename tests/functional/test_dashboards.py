@@ -21,6 +21,7 @@ from tests.builders import inspections
 from tests.builders.metrics import SHARE_NAMES, build_month, correct
 from tests.builders.world import module_world
 from tests.factories import ContractFactory, LabelFactory, UserFactory, VendorFactory
+from tests.refs import row_id
 
 MARCH = "2026-03"
 DASH = "\u2013"  # between an interval's bounds
@@ -185,7 +186,7 @@ def share_text(share: dict) -> str:
 
 def listed_ids(response) -> set[int]:
     page = response.get_data(as_text=True)
-    return {int(i) for i in re.findall(r'href="/inspections/(\d+)">#\1</a>', page)}
+    return {row_id(int(i)) for i in re.findall(r'href="/inspections/(\d+)">#\1</a>', page)}
 
 
 def follow(client, href: str):

@@ -25,6 +25,7 @@ from tests.factories import (
     UserFactory,
     VendorFactory,
 )
+from tests.refs import ref
 
 MARCH = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 FEBRUARY = datetime(2026, 2, 10, 12, 0, tzinfo=UTC)
@@ -284,11 +285,11 @@ def test_vendor_users_see_only_their_own_vendor(client, login_as, vendor, role):
     for path in (
         f"/decisions/?vendor={other.code}",
         f"/decisions/export.csv?vendor={other.code}",
-        f"/decisions/{theirs.id}",
+        f"/decisions/{ref(theirs)}",
         "/decisions/?vendor=NOSUCH",
     ):
         assert client.get(path).status_code == 404, path
-    assert client.get(f"/decisions/{mine.id}").status_code == 200
+    assert client.get(f"/decisions/{ref(mine)}").status_code == 200
     exported = client.get("/decisions/export.csv?month=all").get_data(as_text=True)
     assert mine.external_id in exported
     assert theirs.external_id not in exported
@@ -339,7 +340,7 @@ def test_detail_shows_every_field_and_context_as_text(client, qa, vendor):
             "flag": None,
         },
     )
-    response = client.get(f"/decisions/{decision.id}")
+    response = client.get(f"/decisions/{ref(decision)}")
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     for text in ("shop/42/abc", vendor.code, "mod-1", "Manila", "US", "Listing", "Reject"):
@@ -378,21 +379,21 @@ def test_detail_says_whether_sampled_and_inspected(client, login_as, vendor):
         month=decision.decided_at.date().replace(day=1),
     )
     login_as("qa_inspector")
-    html = client.get(f"/decisions/{decision.id}").get_data(as_text=True)
-    assert f"Sample #{sample.id}" in html
+    html = client.get(f"/decisions/{ref(decision)}").get_data(as_text=True)
+    assert f"Sample #{ref(sample)}" in html
     assert re.search(r"Inspection #\d+</a> \(draft\)", html)
     # Vendor users see closed samples and final inspections only.
     client.post("/auth/logout")
     login_as("vendor_lead", vendor=vendor)
-    html = client.get(f"/decisions/{decision.id}").get_data(as_text=True)
-    assert f"Sample #{sample.id}" not in html
+    html = client.get(f"/decisions/{ref(decision)}").get_data(as_text=True)
+    assert f"Sample #{ref(sample)}" not in html
     assert "Inspected" not in html
     sample.state = "closed"
     inspection = db.session.scalar(sa.select(Inspection))
     inspection.status, inspection.finalised_at = "final", MARCH
     db.session.flush()
-    html = client.get(f"/decisions/{decision.id}").get_data(as_text=True)
-    assert f"Sample #{sample.id}" in html
+    html = client.get(f"/decisions/{ref(decision)}").get_data(as_text=True)
+    assert f"Sample #{ref(sample)}" in html
     assert re.search(r"Inspection #\d+</a>, final since", html)
 
 

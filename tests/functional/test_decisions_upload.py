@@ -18,6 +18,7 @@ from app.decisions.intake import FIELDS
 from app.extensions import db
 from app.models import AuditEvent, Decision, Job
 from tests.factories import DecisionFactory, LabelFactory, VendorFactory
+from tests.refs import ref
 
 
 @pytest.fixture
@@ -335,14 +336,14 @@ def test_a_large_file_is_checked_then_imported_by_jobs(
     response = _upload(client, _csv([_row(n) for n in range(1, 21)]), name="big.csv")
     assert response.status_code == 302
     check = db.session.scalar(sa.select(Job).where(Job.created_by_id == user.id))
-    assert response.headers["Location"].endswith(f"/jobs/{check.id}")
+    assert response.headers["Location"].endswith(f"/jobs/{ref(check)}")
     assert check.kind == "decisions.import_check" and check.state == "succeeded"
     assert check.title == "Check of big.csv"
     assert check.result == {"rows": 20, "created": 20, "updated": 0, "unchanged": 0}
     assert (check.progress, check.total) == (20, 20)
     assert _decision_count() == 0 and len(_stored(app)) == 1
 
-    page = client.get(f"/jobs/{check.id}").get_data(as_text=True)
+    page = client.get(f"/jobs/{ref(check)}").get_data(as_text=True)
     assert "All 20 rows are valid" in page and "Import 20 rows" in page
     response = client.post(
         "/decisions/import/confirm",
@@ -352,7 +353,7 @@ def test_a_large_file_is_checked_then_imported_by_jobs(
     job = db.session.scalar(
         sa.select(Job).where(Job.created_by_id == user.id, Job.kind == "decisions.import")
     )
-    assert response.headers["Location"].endswith(f"/jobs/{job.id}")
+    assert response.headers["Location"].endswith(f"/jobs/{ref(job)}")
     assert job.state == "succeeded" and job.title == "Import of big.csv"
     assert job.result == {"rows": 20, "created": 20, "updated": 0, "unchanged": 0}
     assert (job.progress, job.total, job.stage) == (20, 20, "done")
@@ -362,10 +363,10 @@ def test_a_large_file_is_checked_then_imported_by_jobs(
     assert again.status_code == 302 and "/decisions/import" in again.headers["Location"]
     kinds = db.session.scalars(sa.select(Job.kind).where(Job.created_by_id == user.id)).all()
     assert sorted(kinds) == ["decisions.import", "decisions.import_check"]
-    page = client.get(f"/jobs/{job.id}").get_data(as_text=True)
+    page = client.get(f"/jobs/{ref(job)}").get_data(as_text=True)
     assert "Imported 20 rows." in page and "20 of 20 rows (100%)" in page
     # The check job's file is gone: its page no longer offers the import.
-    page = client.get(f"/jobs/{check.id}").get_data(as_text=True)
+    page = client.get(f"/jobs/{ref(check)}").get_data(as_text=True)
     assert "no longer waiting for its import" in page and "Import 20 rows" not in page
 
 

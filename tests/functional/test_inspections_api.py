@@ -16,6 +16,7 @@ from app.models import AuditEvent, Inspection, SampleItem
 from tests.builders import inspections
 from tests.builders.world import module_world
 from tests.factories import UserFactory, VendorFactory
+from tests.refs import ref, row_id
 
 URL = "/api/v1/inspections"
 
@@ -323,8 +324,8 @@ def test_vendor_users_cannot_tell_how_much_draft_work_came_before_finalisation(
         assert edited.status_code == 200, edited.get_json()
     final = inspector.patch(f"{URL}/{draft['id']}", json={"version": 3, "status": "final"})
     staff = final.get_json()
-    assert staff["version"] == 4 and staff["sample"] == world["sample"].id
-    row = db.session.get(Inspection, draft["id"])
+    assert staff["version"] == 4 and staff["sample"] == ref(world["sample"])
+    row = db.session.get(Inspection, row_id(draft["id"]))
     row.created_at = row.finalised_at - timedelta(hours=3)  # drafting began long before
     db.session.commit()
 

@@ -19,6 +19,7 @@ from app.models import Inspection, InspectionVersion, SampleItem
 from tests.builders import inspections
 from tests.builders.world import module_world
 from tests.factories import TEST_PASSWORD, LabelFactory, UserFactory, VendorFactory
+from tests.refs import ref, row_id
 
 # World ----------------------------------------------------------------------------------
 
@@ -129,7 +130,7 @@ def inspection_of(decision) -> Inspection | None:
 def listed_ids(response) -> set[int]:
     """The inspections a list page shows (its rows' "#id" links)."""
     page = response.get_data(as_text=True)
-    return {int(i) for i in re.findall(r'href="/inspections/(\d+)">#\1</a>', page)}
+    return {row_id(int(i)) for i in re.findall(r'href="/inspections/(\d+)">#\1</a>', page)}
 
 
 def signed_in_client(app, user):
@@ -147,10 +148,10 @@ def test_the_queue_links_to_the_inspect_page_which_shows_the_decision(client, au
     auth.login(world["inspector"])
     item = world["items"][0]
     queue = client.get("/sampling/queue").get_data(as_text=True)
-    assert f'href="/inspections/items/{item.id}"' in queue
-    assert all(f'href="/inspections/items/{i.id}"' in queue for i in world["items"])
+    assert f'href="/inspections/items/{ref(item)}"' in queue
+    assert all(f'href="/inspections/items/{ref(i)}"' in queue for i in world["items"])
 
-    response = client.get(f"/inspections/items/{item.id}")
+    response = client.get(f"/inspections/items/{ref(item)}")
     assert response.status_code == 200
     page = _text(response)
     d = world["decisions"][0]
@@ -181,11 +182,11 @@ def test_save_draft_then_continue_it_from_the_queue(client, auth, world):
     auth.login(world["inspector"])
     item, d = world["items"][0], world["decisions"][0]
     data = verdict(world, d, action="save", answers={"evidence_checked": None}, notes="Half way")
-    response = client.post(f"/inspections/items/{item.id}", data=data)
+    response = client.post(f"/inspections/items/{ref(item)}", data=data)
     assert response.status_code == 302, _text(response)[:3000]
     inspection = inspection_of(d)
     assert inspection is not None and inspection.status == "draft"
-    assert response.headers["Location"].endswith(f"/inspections/{inspection.id}/edit")
+    assert response.headers["Location"].endswith(f"/inspections/{ref(inspection)}/edit")
     assert inspection.notes == "Half way"
     assert item_status(item) == "pending"
 
@@ -195,23 +196,23 @@ def test_save_draft_then_continue_it_from_the_queue(client, auth, world):
     assert 'name="version" type="hidden" value="1"' in edit
 
     queue = _text(client.get("/sampling/queue"))
-    row = re.search(rf"#{item.id}</td>.*?</tr>", queue)
+    row = re.search(rf"#{ref(item)}</td>.*?</tr>", queue)
     assert row is not None and "Continue draft" in row.group(0)
     others = [i for i in world["items"] if i.id != item.id]
     for other in others:
-        row = re.search(rf"#{other.id}</td>.*?</tr>", queue)
+        row = re.search(rf"#{ref(other)}</td>.*?</tr>", queue)
         assert row is not None and "Continue draft" not in row.group(0)
     # The queue's link for the draft leads to the draft.
-    again = client.get(f"/inspections/items/{item.id}")
+    again = client.get(f"/inspections/items/{ref(item)}")
     assert again.status_code == 302
-    assert again.headers["Location"].endswith(f"/inspections/{inspection.id}/edit")
+    assert again.headers["Location"].endswith(f"/inspections/{ref(inspection)}/edit")
 
 
 def test_finalising_with_a_question_unanswered_is_refused_and_stores_nothing(client, auth, world):
     auth.login(world["inspector"])
     item, d = world["items"][0], world["decisions"][0]
     data = verdict(world, d, answers={"label_specific": None})
-    response = client.post(f"/inspections/items/{item.id}", data=data)
+    response = client.post(f"/inspections/items/{ref(item)}", data=data)
     assert response.status_code == 422
     page = _text(response)
     assert field_error(page, "Question label_specific", "Answer this question before finalising.")
@@ -228,12 +229,12 @@ def test_finalising_a_draft_with_a_question_unanswered_keeps_the_draft(client, a
     auth.login(world["inspector"])
     item, d = world["items"][1], world["decisions"][1]
     client.post(
-        f"/inspections/items/{item.id}",
+        f"/inspections/items/{ref(item)}",
         data=verdict(world, d, action="save", answers={"evidence_checked": None}, notes="v1"),
     )
     inspection = inspection_of(d)
     data = verdict(world, d, answers={"evidence_checked": None}, notes="changed", version="1")
-    response = client.post(f"/inspections/{inspection.id}/edit", data=data)
+    response = client.post(f"/inspections/{ref(inspection)}/edit", data=data)
     assert response.status_code == 422
     page = _text(response)
     assert field_error(page, "Question evidence_checked", "Answer this question before finalising.")
@@ -245,25 +246,25 @@ def test_finalising_a_draft_with_a_question_unanswered_keeps_the_draft(client, a
 def test_finalise_and_next_walks_the_queue_and_the_last_goes_to_the_inspection(client, auth, world):
     auth.login(world["inspector"])
     items, decisions = world["items"], world["decisions"]
-    response = client.post(f"/inspections/items/{items[0].id}", data=verdict(world, decisions[0]))
+    response = client.post(f"/inspections/items/{ref(items[0])}", data=verdict(world, decisions[0]))
     assert response.status_code == 302
-    assert response.headers["Location"].endswith(f"/inspections/items/{items[1].id}")
+    assert response.headers["Location"].endswith(f"/inspections/items/{ref(items[1])}")
     follow = _text(client.get(response.headers["Location"]))
     assert f"Inspection of {decisions[0].external_id} finalised." in follow
     assert item_status(items[0]) == "inspected"
     assert inspection_of(decisions[0]).status == "final"
 
-    response = client.post(f"/inspections/items/{items[1].id}", data=verdict(world, decisions[1]))
-    assert response.headers["Location"].endswith(f"/inspections/items/{items[2].id}")
+    response = client.post(f"/inspections/items/{ref(items[1])}", data=verdict(world, decisions[1]))
+    assert response.headers["Location"].endswith(f"/inspections/items/{ref(items[2])}")
 
-    response = client.post(f"/inspections/items/{items[2].id}", data=verdict(world, decisions[2]))
+    response = client.post(f"/inspections/items/{ref(items[2])}", data=verdict(world, decisions[2]))
     assert response.status_code == 302
     last = inspection_of(decisions[2])
-    assert response.headers["Location"].endswith(f"/inspections/{last.id}")
+    assert response.headers["Location"].endswith(f"/inspections/{ref(last)}")
     assert [item_status(i) for i in items] == ["inspected"] * 3
     queue = _text(client.get("/sampling/queue"))
     assert "Nothing pending in this queue." in queue
-    detail = client.get(f"/inspections/{last.id}").get_data(as_text=True)
+    detail = client.get(f"/inspections/{ref(last)}").get_data(as_text=True)
     assert '<span class="badge text-bg-success">final</span>' in detail
     assert '<span class="badge text-bg-success">Correct</span>' in detail
 
@@ -273,24 +274,24 @@ def test_finalise_and_next_goes_on_to_the_item_after_the_one_just_finalised(clie
     page's own "Next in my queue" link says, not back to the first."""
     auth.login(world["inspector"])
     items, decisions = world["items"], world["decisions"]
-    page = client.get(f"/inspections/items/{items[1].id}").get_data(as_text=True)
+    page = client.get(f"/inspections/items/{ref(items[1])}").get_data(as_text=True)
     next_link = re.search(r'href="/inspections/items/(\d+)" accesskey="n"', page)
-    assert next_link is not None and int(next_link.group(1)) == items[2].id
-    response = client.post(f"/inspections/items/{items[1].id}", data=verdict(world, decisions[1]))
+    assert next_link is not None and int(next_link.group(1)) == ref(items[2])
+    response = client.post(f"/inspections/items/{ref(items[1])}", data=verdict(world, decisions[1]))
     assert response.status_code == 302
-    assert response.headers["Location"].endswith(f"/inspections/items/{items[2].id}")
+    assert response.headers["Location"].endswith(f"/inspections/items/{ref(items[2])}")
 
 
 def test_finalising_a_draft_goes_to_the_next_item_and_marks_the_item_inspected(client, auth, world):
     auth.login(world["inspector"])
     items, d = world["items"], world["decisions"][0]
-    client.post(f"/inspections/items/{items[0].id}", data=verdict(world, d, action="save"))
+    client.post(f"/inspections/items/{ref(items[0])}", data=verdict(world, d, action="save"))
     inspection = inspection_of(d)
     response = client.post(
-        f"/inspections/{inspection.id}/edit", data=verdict(world, d, version="1")
+        f"/inspections/{ref(inspection)}/edit", data=verdict(world, d, version="1")
     )
     assert response.status_code == 302
-    assert response.headers["Location"].endswith(f"/inspections/items/{items[1].id}")
+    assert response.headers["Location"].endswith(f"/inspections/items/{ref(items[1])}")
     inspection = inspection_of(d)
     assert (inspection.status, inspection.version) == ("final", 2)
     assert item_status(items[0]) == "inspected"
@@ -365,7 +366,7 @@ def test_a_bad_verdict_is_refused_with_the_message_on_its_field(
     db.session.commit()
     auth.login(world["inspector"])
     item, d = world["items"][decision_index], world["decisions"][decision_index]
-    response = client.post(f"/inspections/items/{item.id}", data=verdict(world, d, **changes))
+    response = client.post(f"/inspections/items/{ref(item)}", data=verdict(world, d, **changes))
     assert response.status_code == 422, _text(response)[:2000]
     page = _text(response)
     assert field_error(page, label, message), page[page.find("alert-danger") :][:1500]
@@ -384,7 +385,7 @@ def test_a_retired_label_is_not_offered_and_other_areas_labels_neither(client, a
     )
     db.session.commit()
     auth.login(world["inspector"])
-    page = client.get(f"/inspections/items/{world['items'][0].id}").get_data(as_text=True)
+    page = client.get(f"/inspections/items/{ref(world['items'][0])}").get_data(as_text=True)
     assert 'value="LST-COPY"' in page
     assert 'value="LST-OLD"' not in page
     assert 'value="SEL-ID"' not in page
@@ -394,7 +395,7 @@ def test_labels_on_an_approve_are_refused_on_a_draft_too(client, auth, world):
     auth.login(world["inspector"])
     item, d = world["items"][1], world["decisions"][1]
     data = verdict(world, d, action="save", other_labels=["LST-COPY"])
-    response = client.post(f"/inspections/items/{item.id}", data=data)
+    response = client.post(f"/inspections/items/{ref(item)}", data=data)
     assert response.status_code == 422
     assert field_error(_text(response), "Expected primary label", "An approve takes no labels.")
     assert _count(Inspection) == 0
@@ -403,7 +404,9 @@ def test_labels_on_an_approve_are_refused_on_a_draft_too(client, auth, world):
 def test_a_bad_verdict_on_a_draft_changes_nothing(client, auth, world):
     auth.login(world["inspector"])
     item, d = world["items"][0], world["decisions"][0]
-    client.post(f"/inspections/items/{item.id}", data=verdict(world, d, action="save", notes="ok"))
+    client.post(
+        f"/inspections/items/{ref(item)}", data=verdict(world, d, action="save", notes="ok")
+    )
     inspection = inspection_of(d)
     data = verdict(
         world,
@@ -416,7 +419,7 @@ def test_a_bad_verdict_on_a_draft_changes_nothing(client, auth, world):
         severity="none",
         notes="changed",
     )
-    response = client.post(f"/inspections/{inspection.id}/edit", data=data)
+    response = client.post(f"/inspections/{ref(inspection)}/edit", data=data)
     assert response.status_code == 422
     assert field_error(
         _text(response), "Severity", "The moderator got it wrong: choose minor, major or critical."
@@ -447,7 +450,7 @@ def test_hostile_verdicts_are_refused_and_store_nothing(client, auth, world, cha
     auth.login(world["inspector"])
     item, d = world["items"][0], world["decisions"][0]
     data = verdict(world, d, **changes)
-    response = client.post(f"/inspections/items/{item.id}", data=data)
+    response = client.post(f"/inspections/items/{ref(item)}", data=data)
     if changes.get("action") == "explode":  # an unknown button saves a draft
         assert response.status_code == 302
         assert inspection_of(d).status == "draft"
@@ -466,10 +469,12 @@ def test_a_hostile_version_on_the_edit_form_is_refused_without_a_server_error(
 ):
     auth.login(world["inspector"])
     item, d = world["items"][0], world["decisions"][0]
-    client.post(f"/inspections/items/{item.id}", data=verdict(world, d, action="save", notes="v1"))
+    client.post(
+        f"/inspections/items/{ref(item)}", data=verdict(world, d, action="save", notes="v1")
+    )
     inspection = inspection_of(d)
     data = verdict(world, d, action="save", version=version, notes="changed")
-    response = client.post(f"/inspections/{inspection.id}/edit", data=data)
+    response = client.post(f"/inspections/{ref(inspection)}/edit", data=data)
     assert response.status_code in (409, 422), response.status_code
     inspection = inspection_of(d)
     assert (inspection.version, inspection.notes) == (1, "v1")
@@ -492,7 +497,7 @@ def test_a_hostile_version_on_the_correction_form_is_refused_without_a_server_er
         severity="major",
         reason="Looked again",
     )
-    response = client.post(f"/inspections/{final.id}/correct", data=data)
+    response = client.post(f"/inspections/{ref(final)}/correct", data=data)
     assert response.status_code in (409, 422), response.status_code
     assert inspection_of(d).version == 1
 
@@ -508,9 +513,11 @@ def test_two_people_saving_the_same_draft_the_second_is_told_and_loses_nothing(
     db.session.commit()
     auth.login(inspector)
     item, d = world["items"][0], world["decisions"][0]
-    client.post(f"/inspections/items/{item.id}", data=verdict(world, d, action="save", notes="v1"))
+    client.post(
+        f"/inspections/items/{ref(item)}", data=verdict(world, d, action="save", notes="v1")
+    )
     inspection = inspection_of(d)
-    edit_url = f"/inspections/{inspection.id}/edit"
+    edit_url = f"/inspections/{ref(inspection)}/edit"
     lead_client = signed_in_client(app, lead)
 
     hidden = re.compile(r'name="version" type="hidden" value="(\d+)"')
@@ -545,19 +552,19 @@ def test_two_people_saving_the_same_draft_the_second_is_told_and_loses_nothing(
 def test_another_inspector_may_not_inspect_an_item_assigned_to_someone(client, login_as, world):
     login_as("qa_inspector")
     item, d = world["items"][0], world["decisions"][0]
-    assert client.get(f"/inspections/items/{item.id}").status_code == 403
-    assert client.post(f"/inspections/items/{item.id}", data=verdict(world, d)).status_code == 403
+    assert client.get(f"/inspections/items/{ref(item)}").status_code == 403
+    assert client.post(f"/inspections/items/{ref(item)}", data=verdict(world, d)).status_code == 403
     assert _count(Inspection) == 0
 
 
 def test_another_inspector_may_not_edit_someone_elses_draft(client, auth, login_as, world):
     auth.login(world["inspector"])
     item, d = world["items"][0], world["decisions"][0]
-    client.post(f"/inspections/items/{item.id}", data=verdict(world, d, action="save"))
+    client.post(f"/inspections/items/{ref(item)}", data=verdict(world, d, action="save"))
     inspection = inspection_of(d)
     auth.logout()
     login_as("qa_inspector")
-    url = f"/inspections/{inspection.id}/edit"
+    url = f"/inspections/{ref(inspection)}/edit"
     assert client.get(url).status_code == 403
     assert client.post(url, data=verdict(world, d, version="1", notes="x")).status_code == 403
     assert inspection_of(d).version == 1
@@ -566,8 +573,8 @@ def test_another_inspector_may_not_edit_someone_elses_draft(client, auth, login_
 def test_a_lead_inspects_any_item(client, login_as, world):
     lead = login_as("qa_lead")
     item, d = world["items"][0], world["decisions"][0]
-    assert client.get(f"/inspections/items/{item.id}").status_code == 200
-    response = client.post(f"/inspections/items/{item.id}", data=verdict(world, d))
+    assert client.get(f"/inspections/items/{ref(item)}").status_code == 200
+    response = client.post(f"/inspections/items/{ref(item)}", data=verdict(world, d))
     assert response.status_code == 302
     inspection = inspection_of(d)
     assert (inspection.inspector_id, inspection.purpose, inspection.status) == (
@@ -581,7 +588,9 @@ def test_a_lead_inspects_any_item(client, login_as, world):
 def test_vendor_users_and_admins_may_not_inspect(client, auth, login_as, world, role):
     auth.login(world["inspector"])
     d = world["decisions"][0]
-    client.post(f"/inspections/items/{world['items'][0].id}", data=verdict(world, d, action="save"))
+    client.post(
+        f"/inspections/items/{ref(world['items'][0])}", data=verdict(world, d, action="save")
+    )
     draft = inspection_of(d)
     final = inspections.inspect(world["decisions"][1], world["inspector"])
     outside = inspections.decision(world["vendor"])
@@ -589,10 +598,10 @@ def test_vendor_users_and_admins_may_not_inspect(client, auth, login_as, world, 
     auth.logout()
     login_as(role, vendor=world["vendor"] if role.startswith("vendor") else None)
     for url in (
-        f"/inspections/items/{world['items'][2].id}",
-        f"/inspections/decisions/{outside.id}",
-        f"/inspections/{draft.id}/edit",
-        f"/inspections/{final.id}/correct",
+        f"/inspections/items/{ref(world['items'][2])}",
+        f"/inspections/decisions/{ref(outside)}",
+        f"/inspections/{ref(draft)}/edit",
+        f"/inspections/{ref(final)}/correct",
     ):
         assert client.get(url).status_code == 403, url
         assert client.post(url, data=verdict(world, d, version="1")).status_code == 403, url
@@ -605,7 +614,7 @@ def test_a_lead_inspects_a_decision_outside_any_sample_as_targeted(client, login
         world["vendor"], labels=[world["labels"][1]], moderator_id="MOD-OUT"
     )
     db.session.commit()
-    page = client.get(f"/inspections/decisions/{outside.id}")
+    page = client.get(f"/inspections/decisions/{ref(outside)}")
     assert page.status_code == 200
     text = _text(page)
     assert "targeted" in text and "MOD-OUT" in text
@@ -618,39 +627,39 @@ def test_a_lead_inspects_a_decision_outside_any_sample_as_targeted(client, login
         primary_label="LST-COPY",
         other_labels=[],
     )
-    response = client.post(f"/inspections/decisions/{outside.id}", data=data)
+    response = client.post(f"/inspections/decisions/{ref(outside)}", data=data)
     assert response.status_code == 302
     inspection = inspection_of(outside)
-    assert response.headers["Location"].endswith(f"/inspections/{inspection.id}")
+    assert response.headers["Location"].endswith(f"/inspections/{ref(inspection)}")
     assert (inspection.purpose, inspection.status, inspection.inspector_id) == (
         "targeted",
         "final",
         lead.id,
     )
     assert inspection.sample_item_id is None and inspection.correct is False
-    detail = _text(client.get(f"/inspections/{inspection.id}"))
+    detail = _text(client.get(f"/inspections/{ref(inspection)}"))
     assert "targeted" in detail and "Incorrect" in detail
     # Once inspected, the page leads to the inspection.
-    again = client.get(f"/inspections/decisions/{outside.id}")
+    again = client.get(f"/inspections/decisions/{ref(outside)}")
     assert again.status_code == 302
-    assert again.headers["Location"].endswith(f"/inspections/{inspection.id}")
+    assert again.headers["Location"].endswith(f"/inspections/{ref(inspection)}")
 
 
 def test_a_decision_in_an_open_sample_is_inspected_from_its_item(client, login_as, world):
     login_as("qa_lead")
-    response = client.get(f"/inspections/decisions/{world['decisions'][0].id}")
+    response = client.get(f"/inspections/decisions/{ref(world['decisions'][0])}")
     assert response.status_code == 302
-    assert response.headers["Location"].endswith(f"/inspections/items/{world['items'][0].id}")
+    assert response.headers["Location"].endswith(f"/inspections/items/{ref(world['items'][0])}")
 
 
 def test_an_inspector_may_not_hand_pick_a_decision(client, auth, world):
     outside = inspections.decision(world["vendor"])
     db.session.commit()
     auth.login(world["inspector"])
-    assert client.get(f"/inspections/decisions/{outside.id}").status_code == 403
+    assert client.get(f"/inspections/decisions/{ref(outside)}").status_code == 403
     assert (
         client.post(
-            f"/inspections/decisions/{outside.id}", data=verdict(world, outside)
+            f"/inspections/decisions/{ref(outside)}", data=verdict(world, outside)
         ).status_code
         == 403
     )
@@ -677,19 +686,19 @@ def test_the_edit_page_of_a_final_inspection_leads_to_its_page(client, auth, wor
     final = inspections.inspect(world["decisions"][0], world["inspector"])
     db.session.commit()
     auth.login(world["inspector"])
-    response = client.get(f"/inspections/{final.id}/edit")
+    response = client.get(f"/inspections/{ref(final)}/edit")
     assert response.status_code == 302
-    assert response.headers["Location"].endswith(f"/inspections/{final.id}")
+    assert response.headers["Location"].endswith(f"/inspections/{ref(final)}")
     posted = client.post(
-        f"/inspections/{final.id}/edit", data=verdict(world, world["decisions"][0], version="1")
+        f"/inspections/{ref(final)}/edit", data=verdict(world, world["decisions"][0], version="1")
     )
     assert posted.status_code == 302
-    assert posted.headers["Location"].endswith(f"/inspections/{final.id}")
+    assert posted.headers["Location"].endswith(f"/inspections/{ref(final)}")
     assert inspection_of(world["decisions"][0]).version == 1
     # The queue's link for an inspected item leads to its inspection, not to a new one.
-    item = client.get(f"/inspections/items/{world['items'][0].id}")
+    item = client.get(f"/inspections/items/{ref(world['items'][0])}")
     assert item.status_code == 302
-    assert item.headers["Location"].endswith(f"/inspections/{final.id}")
+    assert item.headers["Location"].endswith(f"/inspections/{ref(final)}")
 
 
 def test_a_lead_corrects_a_final_inspection_with_a_reason(client, login_as, world):
@@ -697,10 +706,10 @@ def test_a_lead_corrects_a_final_inspection_with_a_reason(client, login_as, worl
     final = inspections.inspect(d, world["inspector"])
     db.session.commit()
     lead = login_as("qa_lead", name="Lena Lead")
-    detail = _text(client.get(f"/inspections/{final.id}"))
-    assert f'href="/inspections/{final.id}/correct"' in detail
+    detail = _text(client.get(f"/inspections/{ref(final)}"))
+    assert f'href="/inspections/{ref(final)}/correct"' in detail
 
-    page = client.get(f"/inspections/{final.id}/correct")
+    page = client.get(f"/inspections/{ref(final)}/correct")
     assert page.status_code == 200
     assert 'name="reason"' in page.get_data(as_text=True)
     change = {
@@ -710,7 +719,7 @@ def test_a_lead_corrects_a_final_inspection_with_a_reason(client, login_as, worl
         "severity": "major",
         "version": "1",
     }
-    refused = client.post(f"/inspections/{final.id}/correct", data=verdict(world, d, **change))
+    refused = client.post(f"/inspections/{ref(final)}/correct", data=verdict(world, d, **change))
     assert refused.status_code == 422
     assert field_error(
         _text(refused), "Reason for the correction", "Say why the inspection is corrected."
@@ -720,15 +729,15 @@ def test_a_lead_corrects_a_final_inspection_with_a_reason(client, login_as, worl
 
     reason = "The photos show a copied listing, not a counterfeit."
     response = client.post(
-        f"/inspections/{final.id}/correct", data=verdict(world, d, reason=reason, **change)
+        f"/inspections/{ref(final)}/correct", data=verdict(world, d, reason=reason, **change)
     )
     assert response.status_code == 302
-    assert response.headers["Location"].endswith(f"/inspections/{final.id}")
+    assert response.headers["Location"].endswith(f"/inspections/{ref(final)}")
     inspection = inspection_of(d)
     assert (inspection.version, inspection.correct, inspection.severity) == (2, False, "major")
     assert inspection.status == "final"
-    page = _text(client.get(f"/inspections/{final.id}"))
-    assert f"Inspection #{final.id} corrected." in page
+    page = _text(client.get(f"/inspections/{ref(final)}"))
+    assert f"Inspection #{ref(final)} corrected." in page
     history = page[page.index("History") :]
     assert "finalise" in history and "correction" in history and reason in history
     assert "reject (LST-FAKE, LST-PROHIB), severity none, correct" in history
@@ -753,7 +762,7 @@ def test_a_correction_that_changes_nothing_is_refused(client, login_as, world):
     db.session.commit()
     login_as("qa_lead")
     response = client.post(
-        f"/inspections/{final.id}/correct",
+        f"/inspections/{ref(final)}/correct",
         data=verdict(world, d, version="1", reason="Looked again"),
     )
     assert response.status_code == 422
@@ -766,7 +775,7 @@ def test_inspectors_may_not_correct(client, auth, world):
     final = inspections.inspect(d, world["inspector"])
     db.session.commit()
     auth.login(world["inspector"])
-    assert client.get(f"/inspections/{final.id}/correct").status_code == 403
+    assert client.get(f"/inspections/{ref(final)}/correct").status_code == 403
     data = verdict(
         world,
         d,
@@ -776,9 +785,9 @@ def test_inspectors_may_not_correct(client, auth, world):
         other_labels=[],
         reason="mine",
     )
-    assert client.post(f"/inspections/{final.id}/correct", data=data).status_code == 403
+    assert client.post(f"/inspections/{ref(final)}/correct", data=data).status_code == 403
     assert inspection_of(d).version == 1
-    assert "/correct" not in client.get(f"/inspections/{final.id}").get_data(as_text=True)
+    assert "/correct" not in client.get(f"/inspections/{ref(final)}").get_data(as_text=True)
 
 
 # What vendor users see ------------------------------------------------------------------------
@@ -820,14 +829,14 @@ def test_vendor_users_see_only_their_final_inspections_under_pseudonyms(
     assert inspector.name not in page and inspector.email not in page
     assert "Globex" not in page and "GLOBEX" not in page and "MOD-GLOBEX" not in page
 
-    detail = client.get(f"/inspections/{published['finals'][0].id}")
+    detail = client.get(f"/inspections/{ref(published['finals'][0])}")
     assert detail.status_code == 200
     text = _text(detail)
     assert f"QA-{inspector.id}" in text and "Well judged" in text
     assert inspector.name not in text and inspector.email not in text
 
-    assert client.get(f"/inspections/{published['draft'].id}").status_code == 404
-    assert client.get(f"/inspections/{published['theirs'].id}").status_code == 404
+    assert client.get(f"/inspections/{ref(published['draft'])}").status_code == 404
+    assert client.get(f"/inspections/{ref(published['theirs'])}").status_code == 404
     assert client.get("/inspections/?vendor=GLOBEX").status_code == 404
     assert client.get("/inspections/export.csv?vendor=GLOBEX").status_code == 404
     assert client.get("/inspections/?vendor=NOSUCH").status_code == 404
@@ -848,14 +857,14 @@ def test_vendor_users_see_the_history_from_finalisation_on_under_pseudonyms(
     db.session.commit()
     auth.login(inspector)
     item = world["items"][0]
-    client.post(f"/inspections/items/{item.id}", data=verdict(world, d, action="save"))
+    client.post(f"/inspections/items/{ref(item)}", data=verdict(world, d, action="save"))
     inspection = inspection_of(d)
-    client.post(f"/inspections/{inspection.id}/edit", data=verdict(world, d, version="1"))
+    client.post(f"/inspections/{ref(inspection)}/edit", data=verdict(world, d, version="1"))
     auth.logout()
     auth.login(lead)
     reason = "Copied listing after all"
     response = client.post(
-        f"/inspections/{inspection.id}/correct",
+        f"/inspections/{ref(inspection)}/correct",
         data=verdict(
             world,
             d,
@@ -870,7 +879,7 @@ def test_vendor_users_see_the_history_from_finalisation_on_under_pseudonyms(
     auth.logout()
 
     login_as("vendor_lead", vendor=world["vendor"])
-    page = client.get(f"/inspections/{inspection.id}")
+    page = client.get(f"/inspections/{ref(inspection)}")
     assert page.status_code == 200
     doc = page.get_data(as_text=True)
     history = _text(page)[_text(page).index("History") :]
@@ -881,7 +890,7 @@ def test_vendor_users_see_the_history_from_finalisation_on_under_pseudonyms(
     for secret in (inspector.name, inspector.email, lead.name, lead.email):
         assert secret not in doc
     # The sample is still open: not shown to the vendor.
-    assert f"/sampling/{world['sample'].id}" not in doc
+    assert f"/sampling/{ref(world['sample'])}" not in doc
 
 
 @pytest.mark.parametrize("role", ["vendor_lead", "vendor_viewer"])
@@ -893,7 +902,7 @@ def test_the_vendor_export_holds_own_finals_with_pseudonyms(
     assert response.status_code == 200
     body = response.get_data(as_text=True)
     rows = list(csv.DictReader(io.StringIO(body.lstrip("\ufeff"))))
-    assert {int(r["inspection_id"]) for r in rows} == {i.id for i in published["finals"]}
+    assert {int(r["inspection_id"]) for r in rows} == {ref(i) for i in published["finals"]}
     assert {r["inspector"] for r in rows} == {world["inspector"].pseudonym}
     assert world["inspector"].email not in body and world["inspector"].name not in body
     assert "GLOBEX" not in body
@@ -909,7 +918,7 @@ def test_qa_see_drafts_names_and_every_vendor(client, login_as, world, published
     assert listed_ids(response) == everything
     page = _text(response)
     assert "Ines Inspector" in page
-    assert client.get(f"/inspections/{published['draft'].id}").status_code == 200
+    assert client.get(f"/inspections/{ref(published['draft'])}").status_code == 200
 
 
 # Filters of the list ----------------------------------------------------------------------------
@@ -1156,4 +1165,4 @@ def test_the_list_links_to_the_export_with_its_filters(client, login_as, many):
     rows = list(
         csv.DictReader(io.StringIO(client.get(url).get_data(as_text=True).lstrip("\ufeff")))
     )
-    assert [int(r["inspection_id"]) for r in rows] == [many["critical"].id]
+    assert [int(r["inspection_id"]) for r in rows] == [ref(many["critical"])]

@@ -16,6 +16,7 @@ from app.jobs import JobFailed, enqueue, register
 from app.jobs import services as jobs
 from app.models import Job, User, Vendor
 from tests.factories import UserFactory, VendorFactory
+from tests.refs import ref
 
 # Kinds of job used only here ------------------------------------------------------------
 
@@ -81,7 +82,7 @@ def test_an_unexpected_error_is_logged_but_never_shown(app, client, login_as, ca
     assert f"job {job.id}" in job.message and "nothing it did was kept" in job.message
     assert "secret internals" in caplog.text  # the traceback is in the log
     assert db.session.scalar(sa.select(Vendor).where(Vendor.code == "JOBCRASH")) is None
-    page = client.get(f"/jobs/{job.id}").get_data(as_text=True)
+    page = client.get(f"/jobs/{ref(job)}").get_data(as_text=True)
     assert "unexpected error" in page and "secret internals" not in page
 
 
@@ -106,7 +107,7 @@ def test_an_unknown_kind_is_refused_at_enqueue(app, login_as):
 def test_the_job_page_shows_progress_and_the_result(client, login_as):
     user = login_as("qa_lead")
     job = enqueue("test.count", {"n": 4}, actor=user, title="Four rows")
-    response = client.get(f"/jobs/{job.id}")
+    response = client.get(f"/jobs/{ref(job)}")
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert "Four rows" in page and "succeeded" in page and "Counting test" in page
@@ -120,7 +121,7 @@ def test_the_job_page_shows_progress_and_the_result(client, login_as):
 def test_the_job_page_lists_row_errors_with_the_total(client, login_as):
     user = login_as("admin")
     job = enqueue("test.reject", {}, actor=user, title="Bad file")
-    page = client.get(f"/jobs/{job.id}").get_data(as_text=True)
+    page = client.get(f"/jobs/{ref(job)}").get_data(as_text=True)
     assert "Nothing was imported: 3 problems found." in page
     assert "Showing the first 2 of 3 problems" in page
     assert "Unknown vendor &#39;NOPE&#39;." in page and "decided_at" in page
@@ -133,9 +134,9 @@ def test_a_running_job_shows_its_live_progress(client, login_as):
     job.created_by = user
     db.session.add(job)
     db.session.commit()
-    status = client.get(f"/jobs/{job.id}.json").get_json()
+    status = client.get(f"/jobs/{ref(job)}.json").get_json()
     assert status == {
-        "id": job.id,
+        "id": ref(job),
         "state": "running",
         "done": False,
         "progress": 50,
@@ -144,12 +145,12 @@ def test_a_running_job_shows_its_live_progress(client, login_as):
         "stage": "",
         "text": "50 of 200 rows (25%)",
     }
-    page = client.get(f"/jobs/{job.id}").get_data(as_text=True)
-    assert 'max="200" value="50"' in page and f"/jobs/{job.id}.json" in page
+    page = client.get(f"/jobs/{ref(job)}").get_data(as_text=True)
+    assert 'max="200" value="50"' in page and f"/jobs/{ref(job)}.json" in page
     # Without a total the bar shows rows done and the stage.
     job.total, job.stage = None, "checking"
     db.session.commit()
-    status = client.get(f"/jobs/{job.id}.json").get_json()
+    status = client.get(f"/jobs/{ref(job)}.json").get_json()
     assert (status["percent"], status["text"], status["stage"]) == (
         None,
         "50 rows done",
@@ -174,8 +175,8 @@ def test_only_the_creator_admins_and_qa_leads_see_a_job(client, auth, make_user,
     db.session.commit()
     auth.login(viewer)
     expected = 200 if sees else 404
-    assert client.get(f"/jobs/{job.id}").status_code == expected
-    assert client.get(f"/jobs/{job.id}.json").status_code == expected
+    assert client.get(f"/jobs/{ref(job)}").status_code == expected
+    assert client.get(f"/jobs/{ref(job)}.json").status_code == expected
     listing = client.get("/jobs/?whose=all").get_data(as_text=True)
     assert ("Someone else&#39;s job" in listing) is sees
     assert client.get("/jobs/999999").status_code == 404
@@ -186,7 +187,7 @@ def test_the_creator_sees_their_own_job_whatever_their_role(client, auth, make_u
     job = enqueue("test.count", {"n": 1}, actor=creator, title="Mine")
     db.session.commit()
     auth.login(creator)
-    assert client.get(f"/jobs/{job.id}").status_code == 200
+    assert client.get(f"/jobs/{ref(job)}").status_code == 200
     assert "Mine" in client.get("/jobs/").get_data(as_text=True)
 
 
@@ -218,7 +219,7 @@ def test_the_job_list_is_empty_for_someone_without_jobs(client, login_as):
 def test_the_api_shows_a_job_to_its_creator(app, make_user, api_client):
     creator = make_user("integration")
     job = enqueue("test.reject", {}, actor=creator, title="Feed")
-    response = api_client(creator).get(f"/api/v1/jobs/{job.id}")
+    response = api_client(creator).get(f"/api/v1/jobs/{ref(job)}")
     assert response.status_code == 200
     body = response.get_json()
     assert set(body) == {
@@ -257,7 +258,7 @@ def test_the_api_shows_a_job_to_its_creator(app, make_user, api_client):
 def test_the_api_hides_other_peoples_jobs(make_user, api_client, role, status):
     creator = make_user("integration")
     job = enqueue("test.count", {"n": 2}, actor=creator, title="Feed")
-    response = api_client(make_user(role)).get(f"/api/v1/jobs/{job.id}")
+    response = api_client(make_user(role)).get(f"/api/v1/jobs/{ref(job)}")
     assert response.status_code == status
     if status == 404:
         assert set(response.get_json()["error"]) == {"code", "message", "details"}
@@ -300,16 +301,16 @@ def test_without_redis_a_job_runs_in_a_thread_and_reports_progress(app, client, 
             assert job.state == "queued"  # the request does not wait for the job
         assert reported.wait(10)
         # The request answered at once; the job page follows the job while it runs.
-        status = client.get(f"/jobs/{job_id}.json").get_json()
+        status = client.get(f"/jobs/{ref(job_id)}.json").get_json()
         assert status["state"] == "running"
         assert (status["progress"], status["total"], status["stage"]) == (5, 10, "checking")
         assert status["text"] == "5 of 10 rows (50%)"
         proceed.set()
         assert jobs.wait_for_thread(job_id, timeout=10)
-        status = client.get(f"/jobs/{job_id}.json").get_json()
+        status = client.get(f"/jobs/{ref(job_id)}.json").get_json()
         assert status["state"] == "succeeded" and status["progress"] == 10
-        assert client.get(f"/api/v1/jobs/{job_id}").status_code == 401  # no token: refused
-        page = client.get(f"/jobs/{job_id}").get_data(as_text=True)
+        assert client.get(f"/api/v1/jobs/{ref(job_id)}").status_code == 401  # no token: refused
+        page = client.get(f"/jobs/{ref(job_id)}").get_data(as_text=True)
         assert "succeeded" in page and "10 of 10 rows" in page
     finally:
         proceed.set()

@@ -30,6 +30,7 @@ from tests.builders.sampling import (
     make_population,
 )
 from tests.factories import UserFactory, VendorFactory
+from tests.refs import ref
 
 
 @pytest.fixture
@@ -429,14 +430,14 @@ def test_a_queue_holds_my_pending_items_of_open_samples_oldest_first(vendor, mar
 
 
 def verify(runner, sample):
-    return runner.invoke(args=["samples", "verify", str(sample.id)])
+    return runner.invoke(args=["samples", "verify", str(ref(sample))])
 
 
 def test_verify_says_a_fresh_draw_matches(runner, vendor, lead, march):
     sample = draw(vendor, size=24, lead=lead)
     result = verify(runner, sample)
     assert result.exit_code == 0, result.output
-    assert f"sample #{sample.id} matches its re-derivation" in result.output
+    assert f"sample #{ref(sample)} matches its re-derivation" in result.output
     for name in ("seed", "population", "exclusions", "allocation", "items"):
         assert f"ok   {name}:" in result.output
 

@@ -12,6 +12,7 @@ from app.sampling import services
 from app.sampling.algorithm import sample_size
 from tests.builders.sampling import draw, expected_draw, items_of, make_population
 from tests.factories import UserFactory, VendorFactory
+from tests.refs import ref, row_id
 
 BODY = {
     "vendor": "ACME",
@@ -67,7 +68,7 @@ def test_a_lead_draws_a_sample(lead_api, vendor, march):
     assert sum(s["allocated"] for s in body["per_stratum"].values()) == 24
     assert set(body["population_digests"]) == set(body["per_stratum"])
     assert body["exclusions"]["total"] == 0
-    sample = db.session.get(Sample, body["id"])
+    sample = db.session.get(Sample, row_id(body["id"]))
     assert [i.assignee_id for i in items_of(sample)][:4] == [a.id, b.id, a.id, b.id]
 
 
@@ -142,7 +143,7 @@ def test_reading_a_sample(lead_api, vendor, march):
     sample = draw(vendor, size=6)
     services.skip_item(items_of(sample)[0], "gone")
     db.session.commit()
-    body = lead_api.get(f"/api/v1/samples/{sample.id}").get_json()
+    body = lead_api.get(f"/api/v1/samples/{ref(sample)}").get_json()
     external = dict(db.session.execute(sa.select(Decision.id, Decision.external_id)).all())
     assert body["items"] == [external[i.decision_id] for i in items_of(sample)]
     assert len(body["items"]) == 7
@@ -161,14 +162,14 @@ def test_vendor_users_read_only_their_closed_samples(api_client, make_user, vend
     _close(theirs)
     client = api_client(make_user(role, vendor=vendor))
 
-    assert client.get(f"/api/v1/samples/{open_sample.id}").status_code == 404
-    assert client.get(f"/api/v1/samples/{theirs.id}").status_code == 404
-    response = client.get(f"/api/v1/samples/{closed.id}")
+    assert client.get(f"/api/v1/samples/{ref(open_sample)}").status_code == 404
+    assert client.get(f"/api/v1/samples/{ref(theirs)}").status_code == 404
+    response = client.get(f"/api/v1/samples/{ref(closed)}")
     assert response.status_code == 200 and response.get_json()["state"] == "closed"
     assert response.get_json()["inspectors"] == [inspector.pseudonym]
     assert b"named.person" not in response.data
     listed = client.get("/api/v1/samples").get_json()
-    assert [s["id"] for s in listed["items"]] == [closed.id]
+    assert [s["id"] for s in listed["items"]] == [ref(closed)]
     assert client.get(f"/api/v1/samples?vendor={other.code}").status_code == 404
 
 
@@ -179,16 +180,16 @@ def test_listing_samples_with_filters_and_cursors(lead_api, vendor, march):
     db.session.commit()
 
     first = lead_api.get("/api/v1/samples?limit=4").get_json()
-    assert [s["id"] for s in first["items"]] == [s.id for s in samples[:4]]
+    assert [s["id"] for s in first["items"]] == [ref(s) for s in samples[:4]]
     assert "items" not in first["items"][0] and first["items"][0]["state"] == "cancelled"
     rest = lead_api.get(f"/api/v1/samples?limit=4&cursor={first['next_cursor']}").get_json()
-    assert [s["id"] for s in rest["items"]] == [samples[4].id, targeted.id]
+    assert [s["id"] for s in rest["items"]] == [ref(samples[4]), ref(targeted)]
     assert rest["next_cursor"] is None
 
     by_state = lead_api.get("/api/v1/samples?state=open&purpose=contract").get_json()
-    assert [s["id"] for s in by_state["items"]] == [s.id for s in samples[1:]]
+    assert [s["id"] for s in by_state["items"]] == [ref(s) for s in samples[1:]]
     by_vendor = lead_api.get("/api/v1/samples?vendor=acme&purpose=targeted").get_json()
-    assert [s["id"] for s in by_vendor["items"]] == [targeted.id]
+    assert [s["id"] for s in by_vendor["items"]] == [ref(targeted)]
     assert lead_api.get("/api/v1/samples?state=lost").status_code == 422
     assert lead_api.get("/api/v1/samples?cursor=forged").status_code == 422
     assert db.session.scalar(sa.select(sa.func.count()).select_from(SampleItem)) == 12

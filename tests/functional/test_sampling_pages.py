@@ -13,6 +13,7 @@ from app.models import AuditEvent, Sample, SampleItem, SamplingPlan
 from app.sampling import services
 from tests.builders.sampling import MARCH, draw, items_of, make_population
 from tests.factories import UserFactory, VendorFactory
+from tests.refs import ref
 
 DRAW = {
     "vendor": "ACME",
@@ -44,7 +45,7 @@ def _text(response) -> str:
 
 def shows(page: str, item) -> bool:
     """Whether a page lists item #id (and not merely a longer number)."""
-    return re.search(rf"#{item.id}(?!\d)", page) is not None
+    return re.search(rf"#{ref(item)}(?!\d)", page) is not None
 
 
 # Drawing ------------------------------------------------------------------------------
@@ -59,7 +60,7 @@ def test_a_lead_draws_a_sample_from_the_form(client, login_as, vendor):
     response = client.post("/sampling/draw", data={**DRAW, "inspectors": [str(inspector.id)]})
     assert response.status_code == 302, _text(response)[:2000]
     sample = db.session.scalar(sa.select(Sample))
-    assert response.headers["Location"].endswith(f"/sampling/{sample.id}")
+    assert response.headers["Location"].endswith(f"/sampling/{ref(sample)}")
     assert sample.created_by_id == lead.id and sample.margin == 0.1
     shown = _text(client.get(response.headers["Location"]))
     assert sample.seed in shown
@@ -137,38 +138,40 @@ def test_skip_reassign_assign_close_and_cancel_from_the_sample_page(client, logi
     sample = draw(vendor, size=6, lead=lead)
     first = items_of(sample)[0]
 
-    response = client.post(f"/sampling/{sample.id}/assign", data={"inspectors": [a.id, b.id]})
+    response = client.post(f"/sampling/{ref(sample)}/assign", data={"inspectors": [a.id, b.id]})
     assert response.status_code == 302
     assert [i.assignee_id for i in items_of(sample)] == [a.id, b.id] * 3
 
     response = client.post(
-        f"/sampling/{sample.id}/items/{first.id}/reassign", data={"assignee": str(b.id)}
+        f"/sampling/{ref(sample)}/items/{ref(first)}/reassign", data={"assignee": str(b.id)}
     )
     assert response.status_code == 302
     db.session.refresh(first)
     assert first.assignee_id == b.id
 
     response = client.post(
-        f"/sampling/{sample.id}/items/{first.id}/skip",
+        f"/sampling/{ref(sample)}/items/{ref(first)}/skip",
         data={"reason": "The item was removed"},
         follow_redirects=True,
     )
     assert "skipped; replaced by" in _text(response)
     db.session.refresh(first)
     assert first.status == "skipped"
-    assert client.post(f"/sampling/{sample.id}/items/{first.id}/skip", data={}).status_code == 302
+    assert (
+        client.post(f"/sampling/{ref(sample)}/items/{ref(first)}/skip", data={}).status_code == 302
+    )
 
-    closing = client.post(f"/sampling/{sample.id}/close")
+    closing = client.post(f"/sampling/{ref(sample)}/close")
     assert closing.status_code == 409
     assert "6 pending items" in _text(closing)
 
     response = client.post(
-        f"/sampling/{sample.id}/cancel", data={"reason": "wrong month"}, follow_redirects=True
+        f"/sampling/{ref(sample)}/cancel", data={"reason": "wrong month"}, follow_redirects=True
     )
     assert "cancelled" in _text(response)
     db.session.refresh(sample)
     assert sample.state == "cancelled"
-    assert client.post(f"/sampling/{sample.id}/close").status_code == 409
+    assert client.post(f"/sampling/{ref(sample)}/close").status_code == 409
 
 
 def test_an_item_of_another_sample_is_not_found(client, login_as, vendor):
@@ -176,7 +179,7 @@ def test_an_item_of_another_sample_is_not_found(client, login_as, vendor):
     one = draw(vendor, size=3)
     two = draw(vendor, size=3, seed="two")
     item = items_of(two)[0]
-    response = client.post(f"/sampling/{one.id}/items/{item.id}/skip", data={"reason": "x"})
+    response = client.post(f"/sampling/{ref(one)}/items/{ref(item)}/skip", data={"reason": "x"})
     assert response.status_code == 404
 
 
@@ -186,10 +189,10 @@ def test_sample_page_filters_items(client, login_as, vendor):
     items = items_of(sample)
     items[0].status = "inspected"
     db.session.commit()
-    page = _text(client.get(f"/sampling/{sample.id}?status=inspected"))
+    page = _text(client.get(f"/sampling/{ref(sample)}?status=inspected"))
     assert shows(page, items[0]) and not shows(page, items[1])
     stratum = items[1].stratum
-    page = _text(client.get(f"/sampling/{sample.id}?stratum={stratum}"))
+    page = _text(client.get(f"/sampling/{ref(sample)}?stratum={stratum}"))
     assert all(shows(page, i) == (i.stratum == stratum) for i in items)
     assert "Cancel sample" not in page  # inspectors only read
 
@@ -214,15 +217,15 @@ def test_vendor_users_see_only_their_closed_samples(client, login_as, vendor, ro
     db.session.commit()
 
     login_as(role, vendor=vendor)
-    assert client.get(f"/sampling/{open_sample.id}").status_code == 404
-    assert client.get(f"/sampling/{theirs.id}").status_code == 404
-    page = client.get(f"/sampling/{closed.id}")
+    assert client.get(f"/sampling/{ref(open_sample)}").status_code == 404
+    assert client.get(f"/sampling/{ref(theirs)}").status_code == 404
+    page = client.get(f"/sampling/{ref(closed)}")
     assert page.status_code == 200
     text = _text(page)
     assert inspector.pseudonym in text and "Secret Name" not in text
     listing = _text(client.get("/sampling/"))
-    assert f"#{closed.id}" in listing
-    assert f"#{open_sample.id}" not in listing and "Other Vendor" not in listing
+    assert f"#{ref(closed)}" in listing
+    assert f"#{ref(open_sample)}" not in listing and "Other Vendor" not in listing
     assert client.get(f"/sampling/?vendor={other.code}").status_code == 404
     assert client.get("/sampling/queue").status_code == 403
     assert client.get("/sampling/plans").status_code == 403
@@ -274,7 +277,7 @@ def test_plans_are_created_edited_and_drawn_from_on_pages(client, login_as, vend
     sample = db.session.scalar(sa.select(Sample))
     assert sample.plan_id == plan.id
     detail = _text(client.get(f"/sampling/plans/{plan.id}"))
-    assert f"#{sample.id}" in detail
+    assert f"#{ref(sample)}" in detail
     actions = db.session.scalars(
         sa.select(AuditEvent.action)
         .where(AuditEvent.object_type == "sampling_plan")

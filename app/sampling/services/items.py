@@ -15,20 +15,25 @@ from app.models import Sample, SampleItem, User
 from app.sampling import algorithm, population, queries
 from app.sampling.services.checks import MAX_REASON_LENGTH, check_inspectors, check_reason
 from app.sampling.services.draws import draw_scope, lock_vendor
+from app.security.public_ids import public_id
 from app.validation import problem, raise_problems
 
 
 def require_open(sample: Sample) -> None:
     """Only an open sample changes."""
     if sample.state != "open":
-        raise InvalidTransition(f"Sample #{sample.id} is {sample.state}; only open samples change.")
+        raise InvalidTransition(
+            f"Sample #{public_id(sample.id)} is {sample.state}; only open samples change."
+        )
 
 
 def require_movable(item: SampleItem) -> None:
     """Only a pending item of an open sample goes to another inspector."""
     require_open(item.sample)
     if item.status != "pending":
-        raise InvalidTransition(f"Item #{item.id} is {item.status}; only pending items move.")
+        raise InvalidTransition(
+            f"Item #{public_id(item.id)} is {item.status}; only pending items move."
+        )
 
 
 def require_skippable(item: SampleItem) -> None:
@@ -36,7 +41,7 @@ def require_skippable(item: SampleItem) -> None:
     require_open(item.sample)
     if item.status != "pending":
         raise InvalidTransition(
-            f"Item #{item.id} is {item.status}; only pending items are skipped."
+            f"Item #{public_id(item.id)} is {item.status}; only pending items are skipped."
         )
 
 
@@ -75,7 +80,8 @@ def assign_round_robin(
         "sample",
         sample.id,
         after={"assigned": counts, "only_unassigned": only_unassigned},
-        summary=f"Assigned {len(items)} pending items of sample #{sample.id} round-robin",
+        summary=f"Assigned {len(items)} pending items of sample #{public_id(sample.id)}"
+        " round-robin",
         actor=actor,
     )
     return len(items)
@@ -105,7 +111,7 @@ def reassign_item(item: SampleItem, user: User | None, *, actor: User | None = N
         sample.id,
         before=before,
         after={"item": item.id, "assignee": user.email if user else None},
-        summary=f"Item #{item.id} of sample #{sample.id} "
+        summary=f"Item #{public_id(item.id)} of sample #{public_id(sample.id)} "
         + (f"assigned to {user.email}" if user else "unassigned"),
         actor=actor,
     )
@@ -191,7 +197,8 @@ def skip_item(item: SampleItem, reason: str, *, actor: User | None = None) -> Sa
         sample.id,
         before={"item": item.id, "status": "pending", "decision": item.decision.external_id},
         after=after,
-        summary=f"Skipped item #{item.id} of sample #{sample.id}: {reason[:200]}",
+        summary=f"Skipped item #{public_id(item.id)} of sample #{public_id(sample.id)}:"
+        f" {reason[:200]}",
         actor=actor,
     )
     return replacement
@@ -206,7 +213,8 @@ def close_sample(sample: Sample, *, actor: User | None = None) -> None:
     pending = queries.item_counts(sample)["pending"]
     if pending:
         raise Conflict(
-            f"Sample #{sample.id} still has {pending} pending item{'s' if pending != 1 else ''};"
+            f"Sample #{public_id(sample.id)} still has {pending}"
+            f" pending item{'s' if pending != 1 else ''};"
             " inspect or skip every item before closing it."
         )
     sample.state = "closed"
@@ -219,7 +227,7 @@ def close_sample(sample: Sample, *, actor: User | None = None) -> None:
         sample.id,
         before={"state": "open"},
         after={"state": "closed"},
-        summary=f"Closed sample #{sample.id} of {sample.vendor.code}",
+        summary=f"Closed sample #{public_id(sample.id)} of {sample.vendor.code}",
         actor=actor,
     )
 
@@ -238,7 +246,7 @@ def cancel_sample(sample: Sample, reason: str = "", *, actor: User | None = None
         sample.id,
         before={"state": "open"},
         after={"state": "cancelled", "reason": reason or None},
-        summary=f"Cancelled sample #{sample.id} of {sample.vendor.code}"
+        summary=f"Cancelled sample #{public_id(sample.id)} of {sample.vendor.code}"
         + (f": {reason[:200]}" if reason else ""),
         actor=actor,
     )

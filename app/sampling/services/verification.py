@@ -13,6 +13,7 @@ from app.extensions import db
 from app.models import AuditEvent, Decision, Sample, SampleItem
 from app.sampling import algorithm, population
 from app.sampling.services.draws import draw_scope, items_digest, sample_state
+from app.security.public_ids import public_id
 
 
 def drawn_event(sample: Sample) -> AuditEvent | None:
@@ -204,13 +205,16 @@ def verify_sample(sample: Sample) -> Verification:
         skipped = by_id.get(item.replacement_for_id)
         if not 0 < item.rank <= len(order) or order[item.rank - 1] != item.external_id:
             problems.append(
-                f"replacement item #{item.id} ({item.external_id}) is not at rank {item.rank} "
+                f"replacement item #{public_id(item.id)} ({item.external_id})"
+                f" is not at rank {item.rank} "
                 f"of {item.stratum!r}"
             )
         elif skipped is None or skipped.status != "skipped" or skipped.stratum != item.stratum:
-            problems.append(f"replacement item #{item.id} does not replace a skipped item")
+            problems.append(
+                f"replacement item #{public_id(item.id)} does not replace a skipped item"
+            )
         elif item.rank <= allocated.get(item.stratum, 0):
-            problems.append(f"replacement item #{item.id} has a rank inside the draw")
+            problems.append(f"replacement item #{public_id(item.id)} has a rank inside the draw")
     if event is not None and recorded.get("items_digest") != items_digest(
         sorted(originals, key=lambda t: (t[0], t[1]))
     ):
