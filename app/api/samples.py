@@ -25,7 +25,7 @@ from app.sampling.services.checks import inspectors_by_email
 from app.sampling.services.draws import draw_sample
 from app.security.access import access, api
 from app.security.roles import ROLE_QA_LEAD, SCOPE_READ, SCOPE_SAMPLES_WRITE
-from app.security.scoping import display_person
+from app.security.scoping import can_see_plans, display_person
 
 SAMPLE_ORDER = Keyset("samples", (Sample.id,))
 
@@ -100,7 +100,10 @@ class SampleSummarySchema(Schema):
 
     id = fields.Integer(required=True)
     vendor = fields.String(required=True)
-    plan = fields.Integer(allow_none=True)
+    plan = fields.Integer(
+        allow_none=True,
+        metadata={"description": "The sampling plan drawn from; null for vendor users"},
+    )
     period_start = fields.Date(required=True)
     period_end = fields.Date(required=True)
     size = fields.Integer(allow_none=True, metadata={"description": "The size asked for"})
@@ -153,7 +156,7 @@ def _summary(sample: Sample, inspectors: list[str]) -> dict:
     return {
         "id": sample.id,
         "vendor": sample.vendor.code,
-        "plan": sample.plan_id,
+        "plan": sample.plan_id if can_see_plans(current_user) else None,
         "period_start": sample.period_start,
         "period_end": sample.period_end,
         "size": sample.requested_size,
