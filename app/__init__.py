@@ -30,6 +30,7 @@ def create_app(config: dict | None = None) -> Flask:
     register_cli(app)
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO)
+    sweep_jobs_at_start(app)
     return app
 
 
@@ -80,7 +81,13 @@ def register_security(app: Flask) -> None:
 
     headers.init_app(app)
     configure_login(app)
-    app.before_request(enforce_access)
+    # Access is decided before any other hook can read the body (the CSRF check and the
+    # rate limiter, registered with the extensions, read the form): only a request that
+    # passed its endpoint's policy is granted a larger body limit. The request id comes
+    # first, for the logs of whatever answers.
+    hooks = app.before_request_funcs.setdefault(None, [])
+    hooks.remove(headers.assign_request_id)
+    hooks[:0] = [headers.assign_request_id, enforce_access]
     if app.config.get("TRUSTED_PROXIES"):
         # Behind a load balancer the client address (the login rate-limit key) is in
         # X-Forwarded-For; trust exactly as many hops as the operator says are ours.
@@ -136,6 +143,13 @@ def register_templates(app: Flask) -> None:
     from app.templating import init_app
 
     init_app(app)
+
+
+def sweep_jobs_at_start(app: Flask) -> None:
+    """Jobs that a stopped process left running are failed when a process starts."""
+    from app.jobs.services import sweep_at_start
+
+    sweep_at_start(app)
 
 
 def register_cli(app: Flask) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import sys
+from datetime import UTC
 
 import click
 import sqlalchemy as sa
@@ -97,16 +99,99 @@ def tokens_create(email, scopes, name):
     click.echo(plain)
 
 
+_ANCHOR_HELP = "SEQ:HASH (as printed by `flask audit head`) or a 64-character hexadecimal hash"
+
+
+def _anchor(_ctx, _param, values):
+    """Parse --anchor values into (seq or None, hash)."""
+    anchors = []
+    for value in values:
+        match = re.fullmatch(r"(?:(\d{1,18}):)?([0-9a-fA-F]{64})", value.strip())
+        if match is None:
+            raise click.BadParameter(f"{value!r} is not {_ANCHOR_HELP}.")
+        seq = int(match[1]) if match[1] is not None else None
+        anchors.append((seq, match[2].lower()))
+    return anchors
+
+
 @audit_cli.command("verify")
-def audit_verify():
-    """Check the hash chain; exit 1 naming the first bad event."""
-    from app.audit.services import verify_chain
+@click.option(
+    "--anchor",
+    "anchors",
+    multiple=True,
+    callback=_anchor,
+    help=f"A head kept elsewhere earlier: {_ANCHOR_HELP}. The chain must still hold it.",
+)
+def audit_verify(anchors):
+    """Check the keyed hash chain (and that it still holds each --anchor); exit 1 naming
+    the first bad event or the anchor it no longer holds."""
+    from app.audit.services import check_anchor, verify_chain
 
     result = verify_chain(db.session)
-    if result.ok:
-        click.echo(f"audit chain intact: {result.checked} events")
+    if not result.ok:
+        _fail(f"audit chain broken at event #{result.bad_seq}: {result.problem}")
+    for seq, anchor_hash in anchors:
+        shown = anchor_hash if seq is None else f"{seq}:{anchor_hash}"
+        problem = check_anchor(db.session, seq, anchor_hash)
+        if problem:
+            _fail(f"audit chain does not hold the anchor {shown}: {problem}")
+        where = seq if seq is not None else _seq_of(anchor_hash)
+        click.echo(f"anchor event #{where} matches")
+    click.echo(f"audit chain intact: {result.checked} events")
+
+
+def _seq_of(anchor_hash: str) -> int:
+    from app.models import AuditEvent
+    from app.models.audit import GENESIS_HASH
+
+    found = db.session.scalar(sa.select(AuditEvent.seq).where(AuditEvent.hash == anchor_hash))
+    return 0 if found is None and anchor_hash == GENESIS_HASH else found
+
+
+@audit_cli.command("head")
+def audit_head():
+    """Print the chain's head as SEQ:HASH, to keep outside the database (e.g. mailed
+    daily); `flask audit verify --anchor SEQ:HASH` later proves the chain still holds it."""
+    from app.audit.services import chain_head
+
+    head = chain_head(db.session)
+    if head.problem:
+        _fail(f"the audit chain's head cannot be trusted: {head.problem}; run `flask audit verify`")
+    when = (
+        head.occurred_at.astimezone(UTC).isoformat(timespec="seconds") if head.occurred_at else "-"
+    )
+    click.echo(
+        f"# audit chain head: event #{head.seq}, occurred at {when}; check later with: "
+        f"flask audit verify --anchor {head.anchor}",
+        err=True,
+    )
+    click.echo(head.anchor)
+
+
+@audit_cli.command("rekey")
+def audit_rekey():
+    """Once, after upgrading a database whose chain was written before AUDIT_KEY: check
+    the chain as it stands, then re-hash every event with the key."""
+    from app.audit.services import chain_head, rekey_chain
+
+    result = rekey_chain(db.session)
+    if not result.ok:
+        db.session.rollback()
+        _fail(
+            f"cannot rekey: audit chain broken at event #{result.bad_seq}: {result.problem}; "
+            "nothing was changed"
+        )
+    if not result.unkeyed:
+        db.session.rollback()
+        click.echo(f"audit chain already keyed: {result.events} events; nothing to do")
         return
-    _fail(f"audit chain broken at event #{result.bad_seq}: {result.problem}")
+    db.session.commit()
+    head = chain_head(db.session)
+    click.echo(
+        f"{result.events} events re-hashed with AUDIT_KEY ({result.unkeyed} had unkeyed "
+        f"hashes; head before: {result.head_before}); the rekey is event #{head.seq}."
+    )
+    click.echo(f"New head, to keep elsewhere: {head.anchor}")
 
 
 @decisions_cli.command("import")
@@ -209,10 +294,34 @@ def seed_demo(if_empty):
         click.echo(f"  {user.role:<14} {user.email}{vendor}")
 
 
+# Background jobs -----------------------------------------------------------------------
+
+jobs_cli = AppGroup("jobs", help="Background jobs.")
+
+
+@jobs_cli.command("sweep")
+def jobs_sweep():
+    """Mark failed the jobs whose worker stopped (a server killed or restarted, a worker
+    out of memory) and remove their files; lists each one. Exit 1 if the database was
+    busy and some could not be marked (run it again)."""
+    from app.jobs.services import sweep_abandoned
+
+    result = sweep_abandoned(wait=True)
+    for job_id, title, message in result.ended:
+        click.echo(f"job {job_id} ({title}): failed. {message}")
+    if result.busy:
+        _fail("the database was busy; some jobs could not be checked. Run it again.")
+    if not result.ended:
+        click.echo("No job was left by a stopped worker.")
+    else:
+        click.echo(f"{len(result.ended)} job(s) left by a stopped worker marked failed.")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(tokens_cli)
     app.cli.add_command(audit_cli)
     app.cli.add_command(decisions_cli)
     app.cli.add_command(samples_cli)
+    app.cli.add_command(jobs_cli)
     app.cli.add_command(seed_demo)

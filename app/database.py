@@ -74,6 +74,18 @@ class Session(FlaskSession):
             bind = self.bind
         return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
 
+    def close(self) -> None:
+        """Close, even when the database went away: the rollback that closing sends
+        cannot reach a lost connection, so the connection is dropped instead (the pool
+        opens a new one later). Otherwise the end of a request that had already
+        answered would fail."""
+        try:
+            super().close()
+        except sa.exc.DBAPIError as err:
+            if not err.connection_invalidated:
+                raise
+            self.invalidate()
+
 
 def enum_check(column: str, values: tuple[str, ...] | list[str], name: str | None = None):
     """A CHECK constraint limiting `column` to `values` (portable across databases)."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+import sqlite3
+
+from flask import Flask, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 
@@ -68,6 +71,7 @@ _CODES = {
     422: "invalid",
     429: "too_many_requests",
     500: "server_error",
+    503: "unavailable",
 }
 _TITLES = {
     400: "Bad request",
@@ -81,6 +85,7 @@ _TITLES = {
     422: "Invalid input",
     429: "Too many requests",
     500: "Something went wrong",
+    503: "Temporarily unavailable",
 }
 
 
@@ -129,6 +134,50 @@ def _summary(details: list[dict], limit: int = 3) -> str:
     return "; ".join(parts[:limit]) + more
 
 
+# What a request answers while the database cannot be reached (a restart, a failover,
+# every connection busy); clients may retry after this many seconds.
+UNAVAILABLE_MESSAGE = (
+    "The portal is temporarily unavailable: it cannot reach its database. Try again in a minute."
+)
+UNAVAILABLE_RETRY_AFTER = 10
+
+
+def database_unavailable(err: Exception) -> bool:
+    """Whether a database error means "not reachable now" rather than a fault of the
+    request or of the code: a lost connection, a refused one, an exhausted pool, or a
+    server-side operational condition (shutting down, starting up, out of resources).
+    SQLite reports its own mistakes (no such table, syntax) as operational errors too,
+    so from SQLite only a locked or busy database, or one that cannot be opened, counts."""
+    if isinstance(err, sa_exc.TimeoutError):
+        return True
+    if not isinstance(err, sa_exc.DBAPIError):
+        return False
+    if err.connection_invalidated:
+        return True
+    if not isinstance(err, sa_exc.OperationalError):
+        return False
+    if isinstance(err.orig, sqlite3.Error):
+        text = str(err.orig).lower()
+        return any(word in text for word in ("locked", "busy", "unable to open"))
+    return True
+
+
+def _unavailable(err: Exception):
+    """503 without touching the database again: the page is drawn for an anonymous
+    visitor (the signed-in user cannot be loaded), and the session's transaction is
+    rolled back, or dropped when the server cannot even be asked to."""
+    from app.extensions import db
+
+    current_app.logger.warning("database unavailable: %s", getattr(err, "orig", None) or err)
+    try:
+        db.session.rollback()
+    except sa_exc.SQLAlchemyError:
+        db.session.invalidate()
+    current_app.login_manager._update_request_context_with_user()
+    body, status = _respond(503, UNAVAILABLE_MESSAGE)
+    return body, status, {"Retry-After": str(UNAVAILABLE_RETRY_AFTER)}
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(err: DomainError):
@@ -155,6 +204,8 @@ def init_app(app: Flask) -> None:
     def _unexpected(err: Exception):
         if isinstance(err, HTTPException):
             return _http(err)
+        if database_unavailable(err):
+            return _unavailable(err)
         app.logger.exception("unhandled error")
         from app.extensions import db
 

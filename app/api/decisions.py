@@ -9,7 +9,7 @@ through the CSV import).
 
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import current_app, jsonify, request
 from flask_login import current_user
 from marshmallow import Schema, fields
 
@@ -21,7 +21,7 @@ from app.decisions.intake.validation import decode_json
 from app.decisions.services import import_api_rows
 from app.errors import error_body
 from app.extensions import db
-from app.security.access import access, api
+from app.security.access import access, api, body_limit, size_text
 from app.security.roles import ROLE_ADMIN, ROLE_INTEGRATION, ROLE_QA_LEAD, SCOPE_DECISIONS_WRITE
 
 
@@ -49,13 +49,26 @@ _BODY = {
 }
 
 
+def _body_limit() -> int:
+    return int(current_app.config["API_DECISIONS_MAX_BYTES"])
+
+
+def _too_large() -> str:
+    return (
+        f"The request is larger than the limit of {size_text(_body_limit())}. Send at most "
+        f"{MAX_API_ROWS:,} decisions a request; larger loads go through the CSV import "
+        "(POST /api/v1/decisions/imports)."
+    )
+
+
 @bp.route("/decisions", methods=["POST"])
 @access(api(SCOPE_DECISIONS_WRITE, ROLE_ADMIN, ROLE_QA_LEAD, ROLE_INTEGRATION))
+@body_limit(_body_limit, _too_large)
 @bp.doc(requestBody=_BODY)
 @bp.response(200, ImportCountsSchema)
 @document_errors(
     (400, "The body is not JSON, or not an array of decisions"),
-    (413, f"More than {MAX_API_ROWS:,} decisions"),
+    (413, f"More than {MAX_API_ROWS:,} decisions, or a body over the size limit"),
     (415, "The body is not sent as application/json"),
     (
         422,

@@ -17,9 +17,8 @@ from app.api.routes import document_errors
 from app.api.schemas import ErrorDetailSchema
 from app.decisions import import_files
 from app.jobs import enqueue
-from app.jobs.queries import job_status
-from app.models import Job
-from app.security.access import access, api
+from app.jobs.queries import current_job, job_status
+from app.security.access import access, api, body_limit
 from app.security.public_ids import public_id
 from app.security.roles import (
     ROLE_ADMIN,
@@ -28,9 +27,6 @@ from app.security.roles import (
     SCOPE_DECISIONS_WRITE,
     SCOPE_READ,
 )
-from app.security.scoping import get_or_404
-
-IMPORT_ENDPOINTS = {"api.create_decision_import"}
 
 
 class JobSchema(Schema):
@@ -72,15 +68,9 @@ class ImportAcceptedSchema(Schema):
     url = fields.String(required=True, metadata={"description": "Where to follow the job"})
 
 
-@bp.url_value_preprocessor
-def _allow_large_upload(endpoint, _values):
-    # Before anything reads the body: the import limit, not the app-wide one, applies.
-    if endpoint in IMPORT_ENDPOINTS:
-        import_files.allow_import_upload()
-
-
 @bp.route("/decisions/imports", methods=["POST"])
 @access(api(SCOPE_DECISIONS_WRITE, ROLE_ADMIN, ROLE_QA_LEAD, ROLE_INTEGRATION))
+@body_limit(import_files.upload_body_limit, import_files.too_large_message)
 @bp.arguments(ImportUploadSchema, location="files")
 @bp.response(
     202,
@@ -117,8 +107,9 @@ def create_decision_import(files):
 def get_job(job_id: int):
     """A background job: its state, progress, and at the end its result or row errors.
 
-    Visible to the user who started it, admins and QA leads."""
-    job = get_or_404(Job, job_id, current_user)
+    Visible to the user who started it, admins and QA leads. A job whose worker stopped
+    (the server restarted or crashed) answers `failed` with a message saying so."""
+    job = current_job(job_id, current_user)
     status = job_status(job)
     return {
         "id": public_id(job.id),

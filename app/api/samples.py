@@ -26,7 +26,7 @@ from app.sampling.services.draws import draw_sample
 from app.security.access import access, api
 from app.security.public_ids import public_id
 from app.security.roles import ROLE_QA_LEAD, SCOPE_READ, SCOPE_SAMPLES_WRITE
-from app.security.scoping import can_see, display_person
+from app.security.scoping import can_see_plans, display_person
 
 SAMPLE_ORDER = Keyset("samples", (Sample.id,))
 
@@ -101,7 +101,10 @@ class SampleSummarySchema(Schema):
 
     id = fields.Integer(required=True)
     vendor = fields.String(required=True)
-    plan = fields.Integer(allow_none=True)
+    plan = fields.Integer(
+        allow_none=True,
+        metadata={"description": "The sampling plan drawn from; null for vendor users"},
+    )
     period_start = fields.Date(required=True)
     period_end = fields.Date(required=True)
     size = fields.Integer(allow_none=True, metadata={"description": "The size asked for"})
@@ -154,8 +157,7 @@ def _summary(sample: Sample, inspectors: list[str]) -> dict:
     return {
         "id": public_id(sample.id),
         "vendor": sample.vendor.code,
-        # Plans are QA's own (DESIGN §1): vendor users never learn one exists.
-        "plan": sample.plan_id if sample.plan and can_see(current_user, sample.plan) else None,
+        "plan": sample.plan_id if can_see_plans(current_user) else None,
         "period_start": sample.period_start,
         "period_end": sample.period_end,
         "size": sample.requested_size,

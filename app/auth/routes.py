@@ -2,7 +2,6 @@
 
 from flask import (
     Blueprint,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -12,7 +11,7 @@ from flask import (
 )
 from flask_login import current_user, login_user, logout_user
 
-from app.auth import services
+from app.auth import services, throttle
 from app.auth.forms import ChangePasswordForm, LoginForm
 from app.extensions import db, limiter
 from app.security.access import PUBLIC, access, signed_in
@@ -21,20 +20,35 @@ from app.web import run_service
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 
-def _login_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
-
-
-def _login_email_key() -> str:
-    return "login-email:" + (request.form.get("email") or "").strip().lower()
-
-
 @bp.route("/login", methods=["GET", "POST"])
 @access(PUBLIC)
-@limiter.limit(_login_limit, methods=["POST"])
-@limiter.limit(_login_limit, methods=["POST"], key_func=_login_email_key)
+@limiter.limit(
+    throttle.address_limit,
+    methods=["POST"],
+    key_func=throttle.client_key,
+    error_message=throttle.ADDRESS_MESSAGE,
+)
+@limiter.limit(
+    throttle.account_limit,
+    methods=["POST"],
+    key_func=throttle.account_key,
+    deduct_when=throttle.failed,
+    scope="account",
+    error_message=throttle.ACCOUNT_MESSAGE,
+)
+@limiter.limit(
+    throttle.guarded_limit,
+    methods=["POST"],
+    key_func=throttle.client_key,
+    deduct_when=throttle.failed,
+    exempt_when=throttle.guard_off,
+    scope="guarded",
+    error_message=throttle.GUARDED_MESSAGE,
+)
 def login():
-    """Sign in with email and password; rate-limited per address and per email."""
+    """Sign in with email and password. Limited per client address, and failures per
+    address and account and, while the global guard is on, per address; never per
+    account alone (app/auth/throttle.py)."""
     if current_user.is_authenticated:
         return redirect(url_for("main.home"))
     form = LoginForm()
@@ -44,6 +58,7 @@ def login():
         user = services.authenticate(form.email.data, form.password.data)
         if user is None:
             db.session.rollback()
+            throttle.record_failure()
             flash(services.GENERIC_LOGIN_ERROR, "danger")
             return render_template("auth/login.html", form=form), 401
         db.session.commit()

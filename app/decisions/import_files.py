@@ -6,7 +6,9 @@ A stored file is named `<owner id>-<random token>.csv`, so only the person who
 uploaded it can refer to it, by its token. Confirming its import first renames it to
 `….importing` (one rename wins: a double-clicked confirmation imports once). It is
 deleted when its import finishes, when a check finds problems, when its owner discards
-it, and otherwise after `IMPORT_UPLOAD_TTL` seconds (swept at the next upload).
+it, when the job checking or importing it is found dead (its worker stopped: see
+app.jobs.services), and otherwise after `IMPORT_UPLOAD_TTL` seconds (swept at the next
+upload).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
 
-from flask import abort, current_app, request
+from flask import current_app
 
 from app.decisions.intake import FIELDS, REQUIRED_FIELDS, ImportRejected
 from app.decisions.services import import_csv
@@ -29,6 +31,7 @@ from app.errors import ValidationFailed
 from app.extensions import db
 from app.jobs import JobFailed, register
 from app.models import Job, User
+from app.security.access import size_text
 
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 # Files this small are checked and imported within the request; larger ones as jobs.
@@ -64,22 +67,14 @@ def max_bytes() -> int:
     return int(current_app.config.get("IMPORT_MAX_BYTES") or DEFAULT_MAX_BYTES)
 
 
-def _megabytes(size: int) -> str:
-    return f"{size / (1024 * 1024):,.0f} MB" if size >= 1024 * 1024 else f"{size:,} bytes"
-
-
 def too_large_message() -> str:
-    return f"The file is larger than the import limit of {_megabytes(max_bytes())}."
+    return f"The file is larger than the import limit of {size_text(max_bytes())}."
 
 
-def allow_import_upload() -> None:
-    """Let this request carry a file up to the import limit (the app-wide limit is
-    smaller). Call it before anything reads the form: a body declared larger than the
-    limit is refused at once with a clear message."""
-    limit = max_bytes() + ENVELOPE_BYTES
-    if request.content_length is not None and request.content_length > limit:
-        abort(413, description=too_large_message())
-    request.max_content_length = limit
+def upload_body_limit() -> int:
+    """The body an import upload may carry: the file and its multipart envelope. Granted
+    only to requests that passed the import's access policy (`body_limit`)."""
+    return max_bytes() + ENVELOPE_BYTES
 
 
 @dataclass(frozen=True)
@@ -327,8 +322,25 @@ def _run_import(job: Job, report_progress, *, dry_run: bool) -> dict:
     }
 
 
+RETRY = "Nothing was imported; upload the file again."
+
+
+def remove_job_upload(params: dict) -> None:
+    """Delete the file of a check or import job whose worker died (waiting or taken)."""
+    token, owner_id = params.get("upload"), params.get("owner")
+    if isinstance(token, str) and _TOKEN.match(token) and isinstance(owner_id, int):
+        for claimed in (False, True):
+            upload_path(owner_id, token, claimed=claimed).unlink(missing_ok=True)
+
+
 @register(
-    KIND_CHECK, label="Decisions CSV check", template="decisions/import_job.html", unit="rows"
+    KIND_CHECK,
+    label="Decisions CSV check",
+    template="decisions/import_job.html",
+    unit="rows",
+    noun="check",
+    retry=RETRY,
+    cleanup=remove_job_upload,
 )
 def check_job(job: Job, report_progress) -> dict:
     """Check a large upload without storing anything: what it would create, update
@@ -337,7 +349,13 @@ def check_job(job: Job, report_progress) -> dict:
 
 
 @register(
-    KIND_IMPORT, label="Decisions CSV import", template="decisions/import_job.html", unit="rows"
+    KIND_IMPORT,
+    label="Decisions CSV import",
+    template="decisions/import_job.html",
+    unit="rows",
+    noun="import",
+    retry=RETRY,
+    cleanup=remove_job_upload,
 )
 def import_job(job: Job, report_progress) -> dict:
     """Import an uploaded file (all or nothing); the file is deleted afterwards."""

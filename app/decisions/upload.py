@@ -19,20 +19,11 @@ from app.decisions.services import import_csv
 from app.extensions import db
 from app.jobs import enqueue
 from app.jobs.services import ERRORS_KEPT
-from app.security.access import access, signed_in
+from app.security.access import access, body_limit, signed_in
 from app.security.roles import ROLE_ADMIN, ROLE_QA_LEAD
 from app.web import run_service
 
 IMPORTERS = signed_in(ROLE_ADMIN, ROLE_QA_LEAD)
-UPLOAD_ENDPOINTS = {"decisions.import_upload"}
-
-
-@bp.url_value_preprocessor
-def _allow_large_upload(endpoint, _values):
-    # Runs before the CSRF check reads the form, so the import limit (not the smaller
-    # app-wide one) applies to the upload.
-    if endpoint in UPLOAD_ENDPOINTS and request.method == "POST":
-        import_files.allow_import_upload()
 
 
 def _actor():
@@ -95,6 +86,7 @@ def _import(
 
 @bp.route("/import", methods=["GET", "POST"])
 @access(IMPORTERS)
+@body_limit(import_files.upload_body_limit, import_files.too_large_message)
 def import_upload():
     """Step 1: upload a file; a small one is checked at once and its preview shown."""
     form = ImportUploadForm()

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from app.jobs.services import job_kind, live_progress
+from app.extensions import db
+from app.jobs.services import job_kind, live_progress, sweep_abandoned, sweep_now_and_then
 from app.models import Job, User
 from app.security.public_ids import public_id
-from app.security.scoping import visible
+from app.security.scoping import get_or_404, visible
 
 
 def job_list(user: User, *, everyone: bool = False, state: str = "", kind: str = "") -> sa.Select:
-    """Jobs newest first: the user's own, or (`everyone`) all the jobs they may see."""
+    """Jobs newest first: the user's own, or (`everyone`) all the jobs they may see.
+    Jobs whose worker died are marked failed first (at most every few seconds)."""
+    if sweep_now_and_then():
+        db.session.rollback()  # a new transaction sees what the sweep committed
     stmt = sa.select(Job).order_by(Job.created_at.desc(), Job.id.desc())
     stmt = visible(stmt, user) if everyone else stmt.where(Job.created_by_id == user.id)
     if state:
@@ -21,6 +25,16 @@ def job_list(user: User, *, everyone: bool = False, state: str = "", kind: str =
     if kind:
         stmt = stmt.where(Job.kind == kind)
     return stmt
+
+
+def current_job(job_id: int, user: User) -> Job:
+    """The job `job_id` if the user may see it (404 otherwise), as it stands: an
+    unfinished job whose worker died is marked failed first, so a poll always ends."""
+    job = get_or_404(Job, job_id, user)
+    if not job.done and sweep_abandoned(job=job).ended:
+        db.session.rollback()  # a new transaction sees what the sweep committed
+        job = get_or_404(Job, job_id, user)
+    return job
 
 
 def job_status(job: Job) -> dict:

@@ -6,10 +6,9 @@ from flask import Blueprint, jsonify, render_template
 from flask_login import current_user
 
 from app.jobs import queries, services
-from app.models import Job
 from app.models.job import JOB_STATES
 from app.security.access import blueprint_policy, signed_in
-from app.security.scoping import can_see_all_jobs, get_or_404
+from app.security.scoping import can_see_all_jobs
 from app.web import arg_choice, paginate
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
@@ -39,7 +38,7 @@ def index():
 def detail(job_id: int):
     """A job: progress while it runs (the page polls its status), then the result or
     the row errors."""
-    job = get_or_404(Job, job_id, current_user)
+    job = queries.current_job(job_id, current_user)
     return render_template(
         "jobs/detail.html",
         job=job,
@@ -52,7 +51,7 @@ def detail(job_id: int):
 @bp.get("/<ref:job_id>.json")
 def status(job_id: int):
     """The job's state and progress, for the job page to poll while it runs."""
-    job = get_or_404(Job, job_id, current_user)
+    job = queries.current_job(job_id, current_user)
     return jsonify(queries.job_status(job))
 
 

@@ -8,8 +8,11 @@ Run workers from the project folder with the web processes' environment (the sam
 
 `PortalWorker` builds the app once, before the worker forks a process per job, so each
 job starts at once, and marks a job failed when the process running it dies (killed,
-out of memory, past `JOBS_TIMEOUT`). A plain `rq worker portal` runs jobs too, but
-builds the app for every job and leaves such a job "running".
+out of memory, past `JOBS_TIMEOUT`). In its periodic maintenance (every
+`--maintenance-interval` seconds, RQ's default 600) it also sweeps the jobs whose worker
+stopped anywhere (app.jobs.services.sweep_abandoned), such as a worker killed with its
+job. A plain `rq worker portal` runs jobs too, but builds the app for every job and
+leaves such a job "running" until a web process or `flask jobs sweep` finds it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import os
 from flask import Flask, current_app, has_app_context
 from rq import Worker
 
-from app.jobs.services import PERFORM, fail_abandoned, run_job
+from app.jobs.services import PERFORM, fail_abandoned, run_job, sweep_abandoned
 
 _app: Flask | None = None
 _app_pid: int | None = None
@@ -67,7 +70,17 @@ class MarksAbandonedJobs:
                 fail_abandoned(job.args[0])
 
 
-class PortalWorker(MarksAbandonedJobs, Worker):
+class SweepsAbandonedJobs:
+    """In the worker's periodic maintenance, fail the jobs whose worker stopped (this
+    one's or another's, even one killed with its job) and remove their files."""
+
+    def run_maintenance_tasks(self):
+        super().run_maintenance_tasks()  # type: ignore[misc]
+        with _app().app_context():
+            sweep_abandoned()
+
+
+class PortalWorker(SweepsAbandonedJobs, MarksAbandonedJobs, Worker):
     """An RQ worker that loads the portal app before it starts taking jobs."""
 
     def __init__(self, *args, **kwargs):

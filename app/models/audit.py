@@ -1,4 +1,4 @@
-"""The append-only audit log, chained by SHA-256 (DESIGN §2)."""
+"""The append-only audit log, chained by HMAC-SHA256 keyed with AUDIT_KEY (DESIGN §2)."""
 
 from __future__ import annotations
 

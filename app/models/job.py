@@ -20,6 +20,8 @@ class Job(db.Model):
         enum_check("state", JOB_STATES),
         sa.CheckConstraint("progress >= 0", name="progress_nonnegative"),
         sa.Index("ix_jobs_created_by_created", "created_by_id", "created_at"),
+        # The sweep for jobs whose worker died reads the unfinished ones.
+        sa.Index("ix_jobs_state", "state"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -41,6 +43,10 @@ class Job(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # Who runs it (`host:pid:start:machine`, see app.jobs.liveness) and when it last said
+    # it was alive: a job whose worker died is failed by the sweep (app.jobs.services).
+    runner: Mapped[str | None] = mapped_column(sa.String(255))
+    heartbeat_at: Mapped[datetime | None]
 
     created_by: Mapped[User | None] = relationship()
 

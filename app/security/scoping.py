@@ -199,6 +199,12 @@ def can_see_work_in_progress(user: User | None) -> bool:
     return not _tenant_bound(user)
 
 
+def can_see_plans(user: User | None) -> bool:
+    """Whether `user` sees sampling plans, and which plan a sample was drawn from (the
+    predicate form of `visible` on plans, without loading one: vendor users never do)."""
+    return not _tenant_bound(user)
+
+
 def shown_version(user: User, inspection: Inspection, version: int | None = None) -> int:
     """The number of one of an inspection's versions (by default its current one) as
     `user` is shown it. Vendor users count from finalisation, the finalised inspection

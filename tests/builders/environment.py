@@ -10,15 +10,19 @@ import pytest
 import app.config as config
 
 STRONG_SECRET = "q7Vf2-LmZ9xR4tYp8WcN3bHs6JdK1gUe5AoQ"
+STRONG_AUDIT_KEY = "Hd8-vK2pQw7zLr4nXc9TbG1mYs5FjU3eNa6W"
 ENV_VARS = (
     "APP_ENV",
     "DATABASE_URL",
     "SECRET_KEY",
+    "AUDIT_KEY",
     "REDIS_URL",
     "UPLOAD_DIR",
     "QA_HOLIDAY_COUNTRY",
     "FLASK_DEBUG",
     "TRUSTED_PROXIES",
+    *config.SIZE_SETTINGS,
+    *config.RATE_SETTINGS,
 )
 
 

@@ -1,10 +1,14 @@
 """Every role against every route, with objects of its own vendor, of another vendor,
-and anonymously (DESIGN §1, §9 "Isolation").
+and anonymously (DESIGN §1, §9 "Isolation", "Authorization").
 
-The expected answer is derived from the route's declared policy and from whether its
-URL names a vendor-owned object: a vendor user asking for another vendor's object gets
-404, never 403 and never the object. A route whose URL parameters this test cannot
-fill makes it fail, so a new route cannot slip past it.
+The expected answers are in one readable file, tests/authorization_matrix.md,
+generated from the route table and each route's declared policy by
+`python -m tests.authorization_matrix --write`. This module checks that the file is
+up to date, then sends every request it describes and compares the answers: a vendor
+user asking for another vendor's object gets 404, never 403 and never the object. Any
+answer that lets a request through where the file says it is refused is an unexpected
+allow; they are counted and must be 0. A route missing from the file, or whose URL
+parameters this test cannot fill, fails it, so a new route cannot slip past.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from app.extensions import db
 from app.security.access import policy_for
 from app.security.roles import ROLE_SCOPES, ROLES, VENDOR_ROLES
 from app.tokens.services import create_token
+from tests import authorization_matrix as matrix
 from tests.builders.world import module_world
 from tests.factories import (
     ContractFactory,
@@ -31,9 +36,9 @@ from tests.factories import (
     VendorFactory,
     make_scorecard,
 )
+from tests.refs import ref
 
-SKIP_ENDPOINTS = {"static", "bootstrap.static"}
-ANONYMOUS = "anonymous"
+ANONYMOUS = matrix.ANONYMOUS
 
 
 @dataclass
@@ -88,27 +93,27 @@ def world():
     return World(objects["own"], objects["other"], users, tokens)
 
 
-# URL parameter -> (how to fill it from one side's objects, names a vendor-owned object?)
+# URL parameter -> how to fill it from one side's objects (what each names, a vendor's
+# object or not, is in tests/authorization_matrix.py).
 PARAMS = {
-    "code": (lambda o: o["vendor"].code, True),
-    "contract_id": (lambda o: o["contract"].id, True),
-    "user_id": (lambda o: o["user"].id, True),
-    "token_id": (lambda o: o["token"].id, True),
-    "label_id": (lambda o: o["label"].id, False),
-    "seq": (lambda o: o["seq"], False),
-    "external_id": (lambda o: o["decision"].external_id, True),
-    "decision_id": (lambda o: o["decision"].id, True),
-    "job_id": (lambda o: o["job"].id, False),
-    "sample_id": (lambda o: o["sample"].id, True),
-    "plan_id": (lambda o: o["plan"].id, True),
-    "item_id": (lambda o: o["item"].id, True),
-    "inspection_id": (lambda o: o["inspection"].id, True),
-    "template_id": (lambda o: o["template"].id, False),
-    "version_id": (lambda o: o["version"].id, False),
+    "code": lambda o: o["vendor"].code,
+    "contract_id": lambda o: o["contract"].id,
+    "user_id": lambda o: o["user"].id,
+    "token_id": lambda o: o["token"].id,
+    "label_id": lambda o: o["label"].id,
+    "seq": lambda o: o["seq"],
+    "external_id": lambda o: o["decision"].external_id,
+    "decision_id": lambda o: o["decision"].id,
+    "job_id": lambda o: o["job"].id,
+    "sample_id": lambda o: o["sample"].id,
+    "plan_id": lambda o: o["plan"].id,
+    "item_id": lambda o: o["item"].id,
+    "inspection_id": lambda o: o["inspection"].id,
+    "template_id": lambda o: o["template"].id,
+    "version_id": lambda o: o["version"].id,
 }
-# URL parameters naming an object only its creator and these roles may see; anyone
-# else the policy lets in gets 404 (the matrix's users never created these objects).
-CREATOR_ONLY = {"job_id": {"admin", "qa_lead"}}
+# Files the static routes serve.
+STATIC_FILES = {"static": "favicon.svg", "bootstrap.static": "css/bootstrap.min.css"}
 
 
 def _job(**kwargs):
@@ -161,86 +166,99 @@ def _sampling(decision) -> dict:
     return {"plan": plan, "sample": sample, "item": item, "inspection": inspection}
 
 
-def _creator_only(rule, role: str, expected: set[int]) -> set[int]:
-    private = [CREATOR_ONLY[name] for name in rule.arguments if name in CREATOR_ONLY]
-    if role in ROLES and expected & {200} and any(role not in roles for roles in private):
-        return {404}
-    return expected
-
-
-def _routes(app):
-    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
-        if rule.endpoint in SKIP_ENDPOINTS:
-            continue
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            yield rule, method
-
-
-def _url(rule, side: dict) -> tuple[str, bool]:
-    unknown = [name for name in rule.arguments if name not in PARAMS]
+def _url(rule, side: dict) -> str:
+    unknown = [name for name in rule.arguments if name not in PARAMS and name != "filename"]
     assert not unknown, f"{rule.rule}: teach the access matrix how to fill {unknown}"
-    values = {name: PARAMS[name][0](side) for name in rule.arguments}
-    tenant = any(PARAMS[name][1] for name in rule.arguments)
+    values = {
+        name: STATIC_FILES[rule.endpoint] if name == "filename" else PARAMS[name](side)
+        for name in rule.arguments
+    }
     path = rule.rule
     for name, value in values.items():
         path = path.replace(f"<{name}>", str(value))
+        if f"<ref:{name}>" in path:  # a public number
+            path = path.replace(f"<ref:{name}>", str(ref(value)))
         for conv in ("id", "key", "int", "string", "path"):
             path = path.replace(f"<{conv}:{name}>", str(value))
-    return path, tenant
+    return path
 
 
 def _call(client, method, path, headers=None):
     return client.open(path, method=method, headers=headers or {}, data={})
 
 
-def _expected(policy, role, tenant_other: bool) -> set[int]:
-    """Acceptable status codes for `role` (or anonymous) on a route."""
-    if policy.kind == "public":
-        return {200, 302, 400, 401, 429}
-    if role == ANONYMOUS:
-        return {401} if policy.kind == "api" else {302}
-    if policy.kind == "page" and role == "integration":
-        return {302}  # integrations cannot sign in to pages
-    if policy.kind == "api" and policy.scope not in ROLE_SCOPES[role]:
-        return {403}
-    if role not in policy.roles:
-        return {403}
-    if tenant_other and role in VENDOR_ROLES:
-        return {404}
-    return {200, 201, 302, 400, 409, 422}
+def _observed(response) -> str:
+    """The matrix cell an answer shows."""
+    status = response.status_code
+    if status in (401, 403, 404):
+        return str(status)
+    if status == 302 and "/auth/login" in response.headers.get("Location", ""):
+        return matrix.SIGN_IN
+    if status < 400 or status in (400, 409, 422):
+        return matrix.ALLOW
+    return str(status)
 
 
-@pytest.mark.parametrize("role", [ANONYMOUS, *ROLES])
-def test_every_route_answers_each_role_as_its_policy_says(app, client, auth, world, role):
+def _wanted(cell: str, side: str) -> str:
+    """What one request should get, from its matrix cell and the side it asks for."""
+    if cell == matrix.OWN_ONLY:
+        return matrix.ALLOW if side == "own" else "404"
+    if cell == matrix.NOT_THEIRS:
+        return "404"
+    return cell
+
+
+def test_the_matrix_file_is_generated_from_the_route_table(app):
+    """A changed route or policy shows as a diff of tests/authorization_matrix.md."""
+    generated = matrix.render(matrix.rows(app))
+    assert matrix.MATRIX_FILE.read_text(encoding="utf-8") == generated, (
+        "tests/authorization_matrix.md is stale: run "
+        "`python -m tests.authorization_matrix --write` and review the diff"
+    )
+
+
+@pytest.mark.promise("authorization")
+@pytest.mark.promise("isolation")
+@pytest.mark.parametrize("role", matrix.COLUMNS)
+def test_every_route_answers_each_role_as_the_matrix_says(app, client, auth, world, role, tried):
+    expected = matrix.read()
     if role not in (ANONYMOUS, "integration"):
         assert auth.login(world.users[role]).status_code == 302
-    failures = []
-    for rule, method in _routes(app):
-        policy = policy_for(app, rule.endpoint)
+    missing, unexpected_allows, other_failures = [], [], []
+    sent = 0
+    for rule, method in matrix.routes(app):
+        cells = expected.get((method, rule.rule))
+        if cells is None:
+            missing.append(f"{method} {rule.rule}")
+            continue
+        cell = cells[role]
+        if cell.endswith(matrix.NOT_SENT):
+            continue  # an allowed write: the area's own tests send it
         headers = {}
-        if policy.kind == "api" and role != ANONYMOUS:
+        if policy_for(app, rule.endpoint).kind == "api" and role != ANONYMOUS:
             headers = {"Authorization": f"Bearer {world.tokens[role]}"}
-        for side_name, side in (("own", world.own), ("other", world.other)):
-            path, tenant = _url(rule, side)
-            if not rule.arguments and side_name == "other":
-                continue
-            # Writes are only probed where they must be refused: the areas' own tests
-            # cover what an allowed write does.
-            expected = _expected(policy, role, tenant and side_name == "other")
-            expected = _creator_only(rule, role, expected)
-            if method != "GET" and expected & {200, 201}:
-                continue
+        sides = ("own", "other") if matrix.names(rule) == "vendor" else ("own",)
+        for side in sides:
+            path = _url(rule, world.own if side == "own" else world.other)
             response = _call(client, method, path, headers)
-            if response.status_code not in expected:
-                failures.append(
-                    f"{method} {path} [{side_name}] -> {response.status_code}, "
-                    f"expected {sorted(expected)}"
-                )
-            if side_name == "other" and role in VENDOR_ROLES and tenant:
-                other_vendor = world.other["vendor"]
-                if other_vendor.name.encode() in response.data:
-                    failures.append(f"{method} {path}: shows the other vendor's name")
-    assert failures == []
+            sent += 1
+            wanted, got = _wanted(cell, side), _observed(response)
+            if got != wanted:
+                problem = f"{method} {path} [{side}] -> {response.status_code}, matrix: {wanted}"
+                (unexpected_allows if got == matrix.ALLOW else other_failures).append(problem)
+            shows_other = side == "other" and role in VENDOR_ROLES
+            if shows_other and world.other["vendor"].name.encode() in response.data:
+                unexpected_allows.append(f"{method} {path}: shows the other vendor's name")
+            response.close()  # static files answer with an open file
+    tried(sent)
+    assert missing == [], (
+        f"routes missing from tests/authorization_matrix.md: {missing}; run "
+        "`python -m tests.authorization_matrix --write` and review the new rows"
+    )
+    assert (len(unexpected_allows), unexpected_allows) == (0, []), (
+        f"{role}: {len(unexpected_allows)} unexpected allows in {sent} requests"
+    )
+    assert other_failures == [], f"{role}: answers differing from the matrix"
 
 
 @pytest.mark.parametrize("role", VENDOR_ROLES)
@@ -269,16 +287,20 @@ HOSTILE_QUERIES = [
 def test_hostile_urls_never_cause_a_server_error(app, client, auth, world, role):
     auth.login(world.users[role])
     failures = []
-    for rule, method in _routes(app):
-        if method != "GET" or policy_for(app, rule.endpoint).kind == "api":
+    for rule, method in matrix.routes(app):
+        if method != "GET" or rule.endpoint in STATIC_FILES:
             continue
-        path, _ = _url(rule, world.own)
+        if policy_for(app, rule.endpoint).kind == "api":
+            continue
+        path = _url(rule, world.own)
         probes = [f"{path}?{query}" for query in HOSTILE_QUERIES]
-        if "id:" in rule.rule:
+        if "id:" in rule.rule or "ref:" in rule.rule:
             huge = rule.rule
             for name in rule.arguments:
-                fill = "99999999999" if f"<id:{name}>" in huge else PARAMS[name][0](world.own)
-                huge = huge.replace(f"<id:{name}>", fill).replace(f"<{name}>", str(fill))
+                numbered = f"<id:{name}>" in huge or f"<ref:{name}>" in huge
+                fill = "99999999999" if numbered else PARAMS[name](world.own)
+                huge = huge.replace(f"<id:{name}>", fill).replace(f"<ref:{name}>", fill)
+                huge = huge.replace(f"<{name}>", str(fill))
             probes.append(huge)
         for probe in probes:
             status = client.get(probe).status_code

@@ -10,7 +10,7 @@ from flask import request
 from app import create_app
 from app.config import ConfigError, load_config
 from app.security.access import PUBLIC
-from tests.builders.environment import STRONG_SECRET, clean_environment
+from tests.builders.environment import STRONG_AUDIT_KEY, STRONG_SECRET, clean_environment
 
 
 @pytest.fixture(autouse=True)
@@ -22,12 +22,19 @@ def clean_env(monkeypatch, tmp_path):
 @pytest.fixture
 def production(monkeypatch):
     monkeypatch.setenv("SECRET_KEY", STRONG_SECRET)
+    monkeypatch.setenv("AUDIT_KEY", STRONG_AUDIT_KEY)
 
 
 def test_production_refuses_to_start_without_secret_key():
     with pytest.raises(ConfigError, match="SECRET_KEY"):
         load_config()
     with pytest.raises(ConfigError, match="SECRET_KEY"):
+        create_app()
+
+
+def test_production_refuses_to_start_without_audit_key(monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", STRONG_SECRET)
+    with pytest.raises(ConfigError, match="AUDIT_KEY"):
         create_app()
 
 

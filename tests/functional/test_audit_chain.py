@@ -15,6 +15,8 @@ from app.audit.services import record, verify_chain
 from app.extensions import db
 from app.labels.services import create_label, update_label
 from app.models import AuditChainHead, AuditEvent, AuditRowChange, Label
+from tests.builders.audit_chain import append_events as _append
+from tests.builders.audit_chain import chain_head as _head
 
 EVENTS = AuditEvent.__table__
 ROWS = AuditRowChange.__table__
@@ -23,19 +25,6 @@ HEAD = AuditChainHead.__table__
 
 def _count() -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
-
-
-def _head() -> tuple[int, str]:
-    return db.session.execute(sa.select(HEAD.c.seq, HEAD.c.last_hash).where(HEAD.c.id == 1)).one()
-
-
-def _append(n: int, prefix: str = "T") -> list[int]:
-    """Commit `n` audited label creations; return their event seqs."""
-    first = _head()[0] + 1
-    for i in range(n):
-        create_label(code=f"{prefix}-{i:03d}", name=f"Chain {i}", policy_area="listing")
-        db.session.commit()
-    return list(range(first, first + n))
 
 
 def _verify(runner):
@@ -141,6 +130,7 @@ def test_verify_on_an_empty_chain_is_ok(runner):
     assert code == 0 and "0 events" in output
 
 
+@pytest.mark.promise("audit")
 @pytest.mark.parametrize(
     ("column", "value"),
     [
@@ -151,7 +141,7 @@ def test_verify_on_an_empty_chain_is_ok(runner):
         ("occurred_at", None),
     ],
 )
-def test_verify_names_an_edited_event(runner, column, value):
+def test_verify_names_an_edited_event(runner, column, value, tried):
     seqs = _append(5)
     target = seqs[2]
     if column == "occurred_at":
@@ -169,43 +159,51 @@ def test_verify_names_an_edited_event(runner, column, value):
             sa.text(f"UPDATE audit_events SET {column} = :v WHERE seq = :s"),  # noqa: S608
             {"v": value, "s": target},
         )
+    tried()
     code, output = _verify(runner)
     assert code != 0
     assert f"audit chain broken at event #{target}:" in output
     assert f"event #{target} was altered" in output
 
 
-def test_verify_names_a_deleted_middle_event(runner):
+@pytest.mark.promise("audit")
+def test_verify_names_a_deleted_middle_event(runner, tried):
     seqs = _append(5)
     target = seqs[2]
     db.session.execute(sa.delete(EVENTS).where(EVENTS.c.seq == target))
+    tried()
     code, output = _verify(runner)
     assert code != 0
     assert f"broken at event #{target}:" in output
     assert "missing" in output
 
 
-def test_verify_names_a_deleted_last_event(runner):
+@pytest.mark.promise("audit")
+def test_verify_names_a_deleted_last_event(runner, tried):
     seqs = _append(3)
     db.session.execute(sa.delete(EVENTS).where(EVENTS.c.seq == seqs[-1]))
+    tried()
     code, output = _verify(runner)
     assert code != 0
     assert f"broken at event #{seqs[-1]}:" in output
 
 
-def test_verify_names_swapped_events(runner):
+@pytest.mark.promise("audit")
+def test_verify_names_swapped_events(runner, tried):
     seqs = _append(5)
     a, b = seqs[1], seqs[3]
     # seq is unique, so swap through a free value.
     db.session.execute(sa.update(EVENTS).where(EVENTS.c.seq == a).values(seq=-1))
     db.session.execute(sa.update(EVENTS).where(EVENTS.c.seq == b).values(seq=a))
     db.session.execute(sa.update(EVENTS).where(EVENTS.c.seq == -1).values(seq=b))
+    tried()
     code, output = _verify(runner)
     assert code != 0
     assert f"broken at event #{a}:" in output
 
 
-def test_verify_names_an_event_whose_row_changes_were_edited(runner):
+@pytest.mark.promise("audit")
+def test_verify_names_an_event_whose_row_changes_were_edited(runner, tried):
     _append(2)
     record(
         db.session,
@@ -228,13 +226,15 @@ def test_verify_names_an_event_whose_row_changes_were_edited(runner):
         .where(ROWS.c.event_id == event_id, ROWS.c.position == 1)
         .values(after={"name": "tampered"})
     )
+    tried()
     code, output = _verify(runner)
     assert code != 0
     assert f"broken at event #{bulk_seq}:" in output
     assert "row changes" in output
 
 
-def test_verify_names_an_event_whose_row_change_was_deleted(runner):
+@pytest.mark.promise("audit")
+def test_verify_names_an_event_whose_row_change_was_deleted(runner, tried):
     record(
         db.session,
         "label.imported",
@@ -246,6 +246,7 @@ def test_verify_names_an_event_whose_row_change_was_deleted(runner):
     bulk_seq = _head()[0]
     event_id = db.session.scalar(sa.select(EVENTS.c.id).where(EVENTS.c.seq == bulk_seq))
     db.session.execute(sa.delete(ROWS).where(ROWS.c.event_id == event_id, ROWS.c.position == 0))
+    tried()
     code, output = _verify(runner)
     assert code != 0
     assert f"broken at event #{bulk_seq}:" in output
@@ -273,7 +274,8 @@ def test_parallel_writers_never_fork_the_chain(app):
     def writer(n: int) -> None:
         barrier.wait()  # start together so appends really contend for the chain head
         for i in range(PER_THREAD):
-            with Session(engine) as session:
+            # Events are keyed with the app's AUDIT_KEY, as in a worker's app context.
+            with app.app_context(), Session(engine) as session:
                 record(
                     session,
                     "test.parallel",

@@ -4,6 +4,7 @@ allowed changes are audited; sampled or inspected decisions keep what QA judged.
 
 from __future__ import annotations
 
+import hashlib
 import io
 from datetime import UTC, date, datetime
 
@@ -127,9 +128,17 @@ def test_an_import_is_one_audit_event_counting_created_rows(world):
     (event,) = import_events()
     assert event.object_type == "import"
     assert event.actor == actor.email
-    assert event.after == {"created": 2, "updated": 0, "unchanged": 0, "rows": 2, "source": "api"}
+    assert event.after == {
+        "created": 2,
+        "updated": 0,
+        "unchanged": 0,
+        "rows": 2,
+        "source": "api",
+        # The created rows' external ids, sorted, one per line: SHA-256.
+        "created_digest": hashlib.sha256(b"E-1\nE-2").hexdigest(),
+    }
     assert "2 created" in event.summary
-    assert event.row_count == 0  # created rows are counted, not listed
+    assert event.row_count == 0  # created rows are counted and digested, not listed
 
 
 def test_csv_rows_with_string_values_are_normalised_like_json_rows(world):

@@ -10,7 +10,7 @@ import pytest
 
 import app.config as config
 from app.config import ConfigError, load_config
-from tests.builders.environment import STRONG_SECRET, clean_environment
+from tests.builders.environment import STRONG_AUDIT_KEY, STRONG_SECRET, clean_environment
 
 
 @pytest.fixture(autouse=True)
@@ -22,6 +22,7 @@ def clean_env(monkeypatch, tmp_path):
 @pytest.fixture
 def production(monkeypatch):
     monkeypatch.setenv("SECRET_KEY", STRONG_SECRET)
+    monkeypatch.setenv("AUDIT_KEY", STRONG_AUDIT_KEY)
 
 
 def test_production_is_the_default(production):
@@ -31,21 +32,67 @@ def test_production_is_the_default(production):
     assert settings["TESTING"] is False
 
 
-@pytest.mark.parametrize(
-    "secret",
-    [
-        "",
-        "dev",
-        "changeme",
-        "short-but-random-9f8e7d",  # under 32 characters
-        "a" * 64,  # long but guessable
-        "abab" * 10,
-    ],
-)
+WEAK_KEYS = [
+    "",
+    "dev",
+    "changeme",
+    "short-but-random-9f8e7d",  # under 32 characters
+    "a" * 64,  # long but guessable
+    "abab" * 10,
+]
+
+
+@pytest.mark.parametrize("secret", WEAK_KEYS)
 def test_production_refuses_weak_secret_keys(monkeypatch, secret):
     monkeypatch.setenv("SECRET_KEY", secret)
+    monkeypatch.setenv("AUDIT_KEY", STRONG_AUDIT_KEY)
     with pytest.raises(ConfigError, match="SECRET_KEY"):
         load_config()
+
+
+@pytest.mark.promise("audit")
+@pytest.mark.parametrize("key", WEAK_KEYS)
+def test_production_refuses_a_missing_or_weak_audit_key(monkeypatch, tried, key):
+    """The audit chain's key lives in the environment, never in the database: production
+    does not start without a strong one."""
+    monkeypatch.setenv("SECRET_KEY", STRONG_SECRET)
+    monkeypatch.setenv("AUDIT_KEY", key)
+    tried()
+    with pytest.raises(ConfigError, match="AUDIT_KEY must be set to a random value"):
+        load_config()
+
+
+def test_production_refuses_an_audit_key_equal_to_the_secret_key(monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", STRONG_SECRET)
+    monkeypatch.setenv("AUDIT_KEY", STRONG_SECRET)
+    with pytest.raises(ConfigError, match="AUDIT_KEY must differ from SECRET_KEY"):
+        load_config()
+
+
+def test_production_reads_the_audit_key_from_the_environment(production):
+    assert load_config()["AUDIT_KEY"] == STRONG_AUDIT_KEY
+
+
+def test_schema_commands_run_without_the_audit_key(monkeypatch):
+    """`flask db upgrade` in a deploy step writes no audit event: it needs neither key,
+    and gets no audit key (an event written there would fail, not go unkeyed)."""
+    monkeypatch.setattr(config.sys, "argv", ["/srv/portal/.venv/bin/flask", "db", "upgrade"])
+    settings = load_config()
+    assert settings["AUDIT_KEY"] is None
+    monkeypatch.setattr(config.sys, "argv", ["/srv/portal/.venv/bin/flask", "audit", "verify"])
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        load_config()
+
+
+@pytest.mark.parametrize("env", ["development", "testing"])
+def test_development_and_testing_derive_an_audit_key_from_the_secret(monkeypatch, env):
+    monkeypatch.setenv("APP_ENV", env)
+    first = load_config()
+    assert len(first["AUDIT_KEY"]) >= config.MIN_SECRET_LENGTH
+    assert first["AUDIT_KEY"] != first["SECRET_KEY"]
+    assert load_config()["AUDIT_KEY"] == first["AUDIT_KEY"]  # stable across restarts
+    monkeypatch.setenv("AUDIT_KEY", STRONG_AUDIT_KEY)
+    assert load_config()["AUDIT_KEY"] == STRONG_AUDIT_KEY
 
 
 def test_secret_key_passed_by_the_caller_is_checked_too():

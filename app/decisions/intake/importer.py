@@ -65,9 +65,11 @@ def import_decisions(
     Raises `ImportRejected` when any row is invalid, after scanning every row.
     Rows are streamed (never all held in memory) through a temporary staging
     table. On success it writes one audit event, "decisions.imported", whose
-    `after` holds the counts and the source and whose bulk row changes hold the
-    before/after of every *updated* decision; created decisions are only counted
-    in the event's `after`, not listed one by one. Nothing changed, no event.
+    `after` holds the counts, the source and `created_digest` (the created
+    decisions' external ids, sorted by code point, joined with "\\n", SHA-256;
+    see `changes.created_digest`; null when none was created), and whose bulk row
+    changes hold the before/after of every *updated* decision; created decisions
+    are counted and digested, not listed one by one. Nothing changed, no event.
     It flushes but never commits.
     """
     if locate not in ("index", "line"):
@@ -156,6 +158,9 @@ class _Import:
                 dry_run=dry_run,
             )
             audit_rows: list[dict] = []
+            digest = None
+            if result.created and not dry_run:
+                digest = changes.created_digest(staging)
             if updated and not dry_run:
                 self.progress(count, "writing")
                 audit_rows = changes.update(staging, self.session)
@@ -167,7 +172,7 @@ class _Import:
             ) from err
         if not dry_run and (result.created or result.updated):
             self._forget_stale_objects()
-            self._audit(result, audit_rows, actor=actor, source=source)
+            self._audit(result, audit_rows, digest, actor=actor, source=source)
         self.progress(count, "done")
         return result
 
@@ -242,10 +247,17 @@ class _Import:
         writer.finish()
         return count, ok_rows, candidates
 
-    def _audit(self, result: ImportResult, rows: list[dict], *, actor, source: str) -> None:
+    def _audit(
+        self, result: ImportResult, rows: list[dict], digest: str | None, *, actor, source: str
+    ) -> None:
         from app.audit.services import record
 
-        counts = {**result.counts(), "rows": result.rows, "source": source}
+        counts = {
+            **result.counts(),
+            "rows": result.rows,
+            "source": source,
+            "created_digest": digest,
+        }
         record(
             self.session,
             "decisions.imported",
