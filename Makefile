@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 export FLASK_APP := wsgi
 
-.PHONY: run test lint format bench lock clean
+.PHONY: run test lint format bench lock clean figures
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ run: $(BIN)/activate
 
 test: $(BIN)/activate
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Run the whole suite and put its security figures (tests/figures.py) into SECURITY.md.
+figures: $(BIN)/activate
+	$(BIN)/pytest -q --figures .figures.md $(PYTEST_ARGS)
+	$(BIN)/python -m tests.figures SECURITY.md .figures.md
+	rm -f .figures.md
 
 lint: $(BIN)/activate
 	$(BIN)/ruff check .

@@ -134,3 +134,18 @@ def splice(document: str, figures: str) -> str:
     if not start or not end:
         raise ValueError(f"the document has no {START} ... {END} block")
     return f"{head}{START}\n{figures}{END}{tail}"
+
+
+def main(argv: list[str]) -> int:
+    """`python -m tests.figures DOCUMENT TABLE`: put TABLE (written by --figures) into
+    DOCUMENT between its markers."""
+    document, figures = (Path(arg) for arg in argv)
+    document.write_text(splice(document.read_text("utf-8"), figures.read_text("utf-8")), "utf-8")
+    print(f"figures of {figures} put into {document}")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(main(sys.argv[1:]))
