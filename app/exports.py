@@ -15,9 +15,12 @@ Choices:
   metric of -5 stays a number a spreadsheet can sum.
 - The full-width forms of the trigger characters are treated the same way: some
   spreadsheets fold them to ASCII before parsing.
-- Neutralising is reversible (`restore_cell`): a text that already starts with a quote
-  followed by something that would be neutralised gets a quote too, so an importer can
-  strip exactly one quote and get the original text back.
+- Neutralising is reversible (`restore_cell`), so an export imports again exactly (the
+  decisions importer reads every cell through it): a text that already starts with
+  quotes followed by something that would be neutralised gets one more quote too
+  (`'=x` is written `''=x`), so stripping exactly one quote from a cell that starts with
+  a quote followed by such text gives the original back, and every other cell is read
+  as it is (`'plain` stays `'plain`). No two texts are written alike.
 - Output is UTF-8 with a byte-order mark by default: without it Excel reads UTF-8 as
   the local code page and garbles names; readers that want none can pass `bom=False`.
 - Rows are produced by a generator and encoded a batch at a time, so an export of a

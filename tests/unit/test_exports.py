@@ -8,8 +8,10 @@ import io
 from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from app.exports import BOM, csv_stream, neutralise, restore_cell, safe_row
+from app.exports import BOM, FORMULA_TRIGGERS, csv_stream, neutralise, restore_cell, safe_row
 
 DANGEROUS = [
     "=1+1",
@@ -63,7 +65,16 @@ def test_other_values():
 def _read(chunks) -> list[list[str]]:
     text = b"".join(chunks).decode("utf-8")
     assert text.startswith(BOM)
-    return list(csv.reader(io.StringIO(text[1:])))
+    return list(csv.reader(io.StringIO(text[1:], newline="")))
+
+
+def _utf8(text: str) -> bool:
+    """Whether `text` can be written to a UTF-8 file (no unpaired surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def test_stream_quotes_with_the_csv_module_and_neutralises_every_cell():
@@ -103,3 +114,50 @@ def test_stream_is_lazy_and_chunked():
 def test_bom_is_optional():
     assert b"".join(csv_stream(["a"], [], bom=False)) == b'"a"\r\n'
     assert b"".join(csv_stream(["a"], [])).startswith(BOM.encode())
+
+
+# The neutralisation is a bijection (DESIGN §9 "Integrity": an export imports again) ----------
+
+# Text of any characters, often starting with formula characters, quotes and blanks.
+_LEADS = st.lists(st.sampled_from([*FORMULA_TRIGGERS, "'", "''", " ", "\n", "\xa0", "a"]))
+_ANY_TEXT = st.builds(lambda lead, rest: "".join(lead) + rest, _LEADS, st.text())
+# `tried` only counts inputs: it may be shared by the examples.
+_EXAMPLES = settings(
+    max_examples=200,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+
+
+@pytest.mark.promise("exports")
+@given(value=_ANY_TEXT)
+@_EXAMPLES
+def test_a_neutralised_cell_never_starts_like_a_formula(value, tried):
+    tried()
+    cell = neutralise(value)
+    assert cell[:1] not in FORMULA_TRIGGERS
+    assert cell.lstrip()[:1] not in FORMULA_TRIGGERS
+
+
+@pytest.mark.promise("integrity")
+@given(value=_ANY_TEXT, other=_ANY_TEXT)
+@_EXAMPLES
+def test_restoring_undoes_neutralising_exactly_for_any_text(value, other, tried):
+    """The importer strips exactly the quote the export added: every text comes back,
+    including text that itself starts with quotes, and no two texts export alike."""
+    tried()
+    assert restore_cell(neutralise(value)) == value
+    assert (neutralise(value) == neutralise(other)) == (value == other)
+
+
+@pytest.mark.promise("integrity")
+@given(rows=st.lists(st.lists(_ANY_TEXT.filter(_utf8), min_size=1, max_size=4), max_size=4))
+@_EXAMPLES
+def test_any_text_comes_back_from_an_exported_csv_file(rows, tried):
+    """Through the file: quotes, commas, line breaks and formula characters survive
+    `csv_stream`, the csv module's reader and `restore_cell`."""
+    tried()
+    width = max((len(row) for row in rows), default=1)
+    rows = [row + [""] * (width - len(row)) for row in rows]
+    read = _read(csv_stream([f"c{i}" for i in range(width)], rows))
+    assert [[restore_cell(cell) for cell in row] for row in read[1:]] == rows

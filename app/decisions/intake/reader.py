@@ -12,6 +12,7 @@ from typing import IO, Any
 
 from app.decisions.intake.fields import FIELDS, REQUIRED_FIELDS
 from app.decisions.intake.outcome import ImportRejected
+from app.exports import QUOTE, restore_cell
 
 
 def open_csv(path: str | Path) -> IO[str]:
@@ -34,6 +35,10 @@ def iter_csv(fileobj_text: IO[str]) -> Iterator[dict[str, Any]]:
     `{"_line": n, "_error": message}` so the import reports it with the others;
     text that is not UTF-8 ends the rows after such an error. `_line` is the
     file line on which the row starts. Blank lines are skipped.
+
+    A cell that an export neutralised (a `'` before text a spreadsheet would run as a
+    formula, `app.exports`) is read back without that quote, so an export imports
+    again exactly: `'-M1` is read as `-M1`, `''=x` as `'=x`, and `'plain` as it is.
     """
     reader = csv.reader(fileobj_text)
     try:
@@ -88,6 +93,8 @@ def _csv_rows(reader, names: list[str]) -> Iterator[dict[str, Any]]:
                 "_error": f"Expected {width} values (as in the header), found {len(cells)}.",
             }
             continue
+        if QUOTE in "".join(cells):  # rare: the common row costs one join
+            cells = [restore_cell(cell) for cell in cells]
         row = dict(zip(names, cells, strict=True))
         row["_line"] = start
         yield row

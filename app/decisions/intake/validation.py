@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import json.scanner
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,8 +33,24 @@ _strict_decoder = json.JSONDecoder(parse_constant=_no_constants)
 # Strict JSON (also for the API's request body): NaN and Infinity are not JSON, and the
 # database would refuse them. ValueError (or RecursionError) when the text is not JSON.
 decode_json = _strict_decoder.decode
-_scan_json = json.scanner.make_scanner(_strict_decoder)  # the C scanner, no wrapper
 _encode_json = json.JSONEncoder(allow_nan=False).encode
+
+
+class _NotPlainJSON(ValueError):
+    """JSON text whose value cannot be given back as JSON."""
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _NotPlainJSON(f"the number {text[:30]} is too large")
+    return value
+
+
+# A context is given back as JSON (API, export): a number too large for a float (1e400)
+# would come back as Infinity, which is not JSON, so the context's decoder refuses it.
+_context_decoder = json.JSONDecoder(parse_constant=_no_constants, parse_float=_finite_float)
+_scan_json = json.scanner.make_scanner(_context_decoder)  # the C scanner, no wrapper
 
 
 def _context(raw: Any) -> tuple[str | None, str | None]:
@@ -53,11 +70,18 @@ def _context(raw: Any) -> tuple[str | None, str | None]:
                 if end != len(text):
                     raise ValueError("extra data")
             else:
-                value = decode_json(text)
+                value = _context_decoder.decode(text)
+        except _NotPlainJSON as err:
+            return None, f"Must be a JSON object of plain JSON values; {err}."
         except (ValueError, StopIteration, RecursionError):
             return None, "Must be a JSON object; this is not valid JSON."
         if value.__class__ is not dict:
             return None, "Must be a JSON object."
+        if not text.isascii():
+            try:  # a JSON body may carry unpaired surrogates (escaped) in a string
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                return None, "Must not contain unpaired surrogate characters."
     elif raw is None:
         return None, None
     elif isinstance(raw, dict):
@@ -148,6 +172,8 @@ class RowChecker:
         if external_id.__class__ is str and (external_id := external_id.strip()):
             if len(external_id) > MAX_LENGTHS["external_id"]:
                 bad(("external_id", f"Must be at most {MAX_LENGTHS['external_id']} characters."))
+                if not external_id.isprintable():
+                    external_id = None  # may not even be storable for the repeat check
             elif not external_id.isprintable():
                 bad(("external_id", _CONTROL))
                 external_id = None  # may not even be storable
