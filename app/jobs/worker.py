@@ -1,9 +1,11 @@
 """The RQ side: `rq worker portal` runs `perform(job_id)` for each queued job.
 
 Run workers from the project folder with the web processes' environment (the same
-`DATABASE_URL`, `SECRET_KEY`, `UPLOAD_DIR` on shared storage, and `REDIS_URL`):
+`DATABASE_URL`, `SECRET_KEY`, `AUDIT_KEY` (jobs write audit events), `UPLOAD_DIR` on
+shared storage, and `REDIS_URL`):
 
-    APP_ENV=production DATABASE_URL=postgresql://… SECRET_KEY=… UPLOAD_DIR=/srv/portal/uploads \\
+    APP_ENV=production DATABASE_URL=postgresql://… SECRET_KEY=… AUDIT_KEY=… \\
+    UPLOAD_DIR=/srv/portal/uploads \\
     REDIS_URL=redis://… rq worker portal --url "$REDIS_URL" -w app.jobs.worker.PortalWorker
 
 `PortalWorker` builds the app once, before the worker forks a process per job, so each

@@ -13,6 +13,8 @@ from app.models import ApiToken
 from app.security.roles import ROLE_SCOPES
 from app.tokens.services import create_token, revoke_token
 
+pytestmark = pytest.mark.promise("accounts")
+
 ME = "/api/v1/me"
 
 

@@ -12,6 +12,8 @@ from app import create_app
 from app.api.blueprint import PortalBlueprint
 from app.security.access import PUBLIC, access
 
+pytestmark = pytest.mark.promise("bad-input")
+
 
 def _assert_json_error(response, status: int, code: str) -> dict:
     assert response.status_code == status, response.get_data(as_text=True)[:300]

@@ -2,11 +2,14 @@
 
 import re
 
+import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import AuditEvent
 from tests.factories import TEST_PASSWORD
+
+pytestmark = pytest.mark.promise("accounts")
 
 
 def test_login_page_renders_form(client):

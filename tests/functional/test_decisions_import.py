@@ -13,6 +13,8 @@ from app.extensions import db
 from app.models import AuditEvent, AuditRowChange, Decision
 from tests.factories import LabelFactory, VendorFactory
 
+pytestmark = pytest.mark.promise("integrity")
+
 HEADER = (
     "external_id,vendor,moderator_id,site,market,policy_area,item_id,item_url,context,"
     "decision,labels,decided_at"

@@ -11,6 +11,8 @@ from app import create_app
 from app.errors import Conflict, NotAllowed, NotFound, ValidationFailed
 from app.security.access import PUBLIC
 
+pytestmark = pytest.mark.promise("bad-input")
+
 JSON = {"Accept": "application/json"}
 SECRET_DETAIL = "connection to 10.1.2.3 failed for user portal_rw"
 

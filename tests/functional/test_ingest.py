@@ -24,6 +24,8 @@ from tests.factories import (
     VendorFactory,
 )
 
+pytestmark = pytest.mark.promise("bad-input")
+
 HEADER = (
     "external_id,vendor,moderator_id,site,market,policy_area,item_id,item_url,context,"
     "decision,labels,decided_at"

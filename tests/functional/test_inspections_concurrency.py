@@ -24,6 +24,8 @@ from app.models import (
 from tests.builders import inspections
 from tests.builders.committing import audit_chain_restored, wait_for_lock_waiter
 
+pytestmark = pytest.mark.promise("integrity")
+
 
 @pytest.mark.postgres_only
 @pytest.mark.committing

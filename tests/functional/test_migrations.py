@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -13,26 +10,13 @@ from flask_migrate import downgrade, upgrade
 
 from app import create_app
 from app.extensions import db
+from tests.builders.databases import own_database
 
 
 @pytest.fixture
 def fresh_database_url(tmp_path):
-    base = os.environ.get("TEST_DATABASE_URL")
-    if not base:
-        yield f"sqlite:///{tmp_path / 'fresh.db'}"
-        return
-    name = f"vqa_mig_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(
-        sa.make_url(base).set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield sa.make_url(base).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with own_database(tmp_path, "mig") as url:
+        yield url
 
 
 def _diff(engine) -> list:

@@ -11,6 +11,8 @@ import pytest
 from app.security.roles import ROLE_SCOPES
 from tests.factories import VendorFactory
 
+pytestmark = pytest.mark.promise("requests")
+
 BAD = ["%00", "A%00B", "ACME%01", "%1F", "%7F", "x%0Ay"]
 SKIP_METHODS = {"HEAD", "OPTIONS"}
 

@@ -16,7 +16,7 @@ from app.tokens.services import create_token
 from tests.builders.committing import audit_chain_restored
 from tests.factories import UserFactory
 
-pytestmark = pytest.mark.committing
+pytestmark = [pytest.mark.committing, pytest.mark.promise("integrity")]
 
 
 @pytest.fixture

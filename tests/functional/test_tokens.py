@@ -14,6 +14,8 @@ from app.security.tokens import hash_token
 from app.tokens.services import create_token
 from tests.factories import UserFactory, VendorFactory
 
+pytestmark = pytest.mark.promise("accounts")
+
 
 def _plain_from(response) -> str:
     match = re.search(r'id="new-token" type="text" value="([^"]+)"', response.data.decode())

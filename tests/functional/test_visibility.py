@@ -34,6 +34,8 @@ from tests.factories import (
     VendorFactory,
 )
 
+pytestmark = pytest.mark.promise("isolation")
+
 MODELS = [
     Vendor,
     VendorContract,
