@@ -113,8 +113,8 @@ def guard_off() -> bool:
     """Whether the global guard is off (the guarded per-address limit is then exempt).
     If the rate-limit storage cannot be read, the guard counts as on: the stricter
     per-address limit then applies, and nobody who has not failed is refused."""
-    if not limiter.enabled:
-        return True
+    if not limiter.enabled or request.method != "POST":
+        return True  # only sign-in attempts are limited: showing the page asks nothing
     try:
         return not _guard_on()
     except Exception:  # a storage error must not fail the sign-in page
