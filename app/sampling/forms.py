@@ -104,6 +104,27 @@ def weights_to_text(weights: dict | None) -> str:
     return "\n".join(f"{key} = {value:g}" for key, value in sorted((weights or {}).items()))
 
 
+class WholeNumberField(IntegerField):
+    """An integer field whose range check cannot overflow: WTForms' NumberRange compares
+    the number as a float, which a number of hundreds of digits cannot be. Such a number
+    is refused here; smaller ones are left to the field's validators."""
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        if self.data is not None and abs(self.data) > 2**53:
+            self.data = None
+            raise ValueError(f"Enter a whole number from 1 to {MAX_SIZE:,}.")
+
+
+def _confidence(text: str | None) -> float:
+    """The confidence chosen; a value not offered is named on its field by validation and
+    drawn at the default meanwhile."""
+    try:
+        return float(text or 0.95)
+    except ValueError:
+        return 0.95
+
+
 class _DrawParameters(BaseForm):
     """Fields a plan and an ad-hoc draw share."""
 
@@ -124,7 +145,7 @@ class _DrawParameters(BaseForm):
         ],
         default="margin",
     )
-    size = IntegerField(
+    size = WholeNumberField(
         "Items",
         validators=[Optional(), NumberRange(min=1, max=MAX_SIZE)],
         render_kw={"min": 1, "max": MAX_SIZE, "inputmode": "numeric"},
@@ -171,7 +192,7 @@ class _DrawParameters(BaseForm):
             "strata": [s for s in STRATUM_FIELDS if s in (self.strata.data or [])],
             "size": self.size.data if self.size_mode.data == "size" else None,
             "margin": margin,
-            "confidence": float(self.confidence.data or 0.95),
+            "confidence": _confidence(self.confidence.data),
             "risk_weights": weights,
             "inspectors": queries.users_by_ids(self.inspectors.data or []),
         }

@@ -15,6 +15,7 @@ from app.models import Decision, Inspection, Sample, SampleItem, SamplingPlan, U
 from app.models.enums import SAMPLE_ITEM_STATES
 from app.security.scoping import inspectors, visible
 from app.validation import normalise_code, plain_text
+from app.web import parse_id
 
 PLAN_STATUSES = ("active", "inactive", "all")
 
@@ -190,8 +191,8 @@ def user_by_id(user_id: int | None) -> User | None:
 
 def users_by_ids(ids: Iterable[int | str]) -> list[User]:
     """The users with these ids, in the order given (ids that name nobody are left
-    out; text that is not an id too)."""
-    wanted = [int(i) for i in ids if str(i).isdigit()]
+    out; text that is not an id, or a number no id column holds, too)."""
+    wanted = [i for i in map(parse_id, ids) if i is not None]
     if not wanted:
         return []
     found = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(wanted)))}

@@ -1,7 +1,9 @@
 """The OpenAPI document at /api/v1/openapi.json (DESIGN §8): valid OpenAPI 3, generated
 from the code so every API route is in it, with the bearer scheme and the error answers
-declared; and a schemathesis run over every operation in it, with real tokens and seeded
-data, finds no server error and no answer that contradicts the document.
+declared; and a schemathesis run over every operation in it, as every role with real
+tokens and seeded data, with valid and with invalid data (in the path, the query and the
+body), finds no server error and no answer that contradicts the document (DESIGN §9 "Bad
+input").
 
 The run is bounded and deterministic (derandomized, no example database, no network:
 requests go straight to the WSGI app), and it walks whatever operations the document
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import schemathesis
@@ -26,8 +28,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from app.extensions import db
+from app.models import Job
+from app.sampling.services.draws import draw_sample
 from app.security.access import policy_for
-from app.security.roles import ROLE_SCOPES
+from app.security.roles import ROLE_SCOPES, VENDOR_ROLES
+from tests.builders import inspections
 from tests.factories import DecisionFactory, LabelFactory, VendorFactory
 
 SPEC = "/api/v1/openapi.json"
@@ -177,15 +183,34 @@ def seeded(make_user, api_client):
                 decided_at=start + timedelta(days=n * 3),
             )
         )
-    users = {
-        "admin": make_user("admin"),
-        "qa_lead": make_user("qa_lead"),
-        "vendor_lead": make_user("vendor_lead", vendor=own),
-    }
+    users = {role: make_user(role, vendor=own if role in VENDOR_ROLES else None) for role in RUNS}
     headers = {role: api_client(user).headers for role, user in users.items()}
+    # Objects for the runs with ids that exist: a draft inspection (on the published
+    # listing scorecard), a sample drawn as QA draws one, and a job, of the own vendor.
+    version = inspections.scorecard("listing")
+    drafted = inspections.inspect(
+        next(d for d in decisions if d.vendor is own and d.policy_area == "listing"),
+        users["qa_lead"],
+        finalise=False,
+    )
+    sample = draw_sample(
+        vendor=own,
+        period_start=date(2026, 1, 1),
+        period_end=date(2026, 1, 31),
+        size=2,
+        seed="schemathesis",
+        actor=users["qa_lead"],
+    )
+    job = Job(kind="decisions.import", state="succeeded", result={}, created_by=users["admin"])
+    db.session.add(job)
+    db.session.flush()
     known = {
         "code": own.code,
         "external_id": next(d.external_id for d in decisions if d.vendor is own),
+        "inspection_id": drafted.id,
+        "sample_id": sample.id,
+        "version_id": version.id,
+        "job_id": job.id,
     }
     return headers, known
 
@@ -198,7 +223,7 @@ def _required_scope(app, path: str, method: str) -> str | None:
     return policy_for(app, endpoint).scope
 
 
-def _run(operation, client, headers, *, mode, examples, **fixed):
+def _run(operation, client, headers, tried, *, mode, examples, negated=None, **fixed):
     strategy = operation.as_strategy(generation_mode=mode, **fixed)
 
     @given(case=strategy)
@@ -211,6 +236,13 @@ def _run(operation, client, headers, *, mode, examples, **fixed):
         print_blob=False,
     )
     def check(case):
+        tried()
+        if negated is not None:
+            negated.update(
+                location.value
+                for location, component in case.meta.components.items()
+                if component.mode is GenerationMode.NEGATIVE
+            )
         case.call_and_validate(
             app=client.application, session=client, headers=headers, checks=CHECKS
         )
@@ -223,40 +255,66 @@ def _run(operation, client, headers, *, mode, examples, **fixed):
             raise
 
 
-# Role -> (positive, negative) examples per operation it may call. The admin run is the
-# thorough one; the vendor user's checks the tenant-scoped answers; the QA lead's
-# covers only what the admin's scopes do not reach (drawing samples).
-RUNS = {"admin": (25, 10), "vendor_lead": (15, 0), "qa_lead": (25, 10)}
+# Role -> (positive, negative) examples per operation it may call. Every role's run sends
+# negative data too (wrong types, values out of range, missing or extra fields, in the
+# path, the query and the body), to every operation, and once more with the ids that
+# exist so that a broken query or body reaches the code behind a found object. The admin
+# run is the thorough one; the vendor users' check the tenant-scoped answers; the QA
+# lead's covers only what the admin's scopes do not reach (drawing samples).
+RUNS = {
+    "admin": (25, 30),
+    "qa_lead": (25, 25),
+    "qa_inspector": (5, 10),
+    "vendor_lead": (15, 15),
+    "vendor_viewer": (5, 8),
+    "integration": (10, 15),
+}
 
 
+@pytest.mark.promise("bad-input")
 @pytest.mark.parametrize("role", list(RUNS))
 def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(
-    app, client, document, seeded, role
+    app, client, document, seeded, tried, role
 ):
     headers, known = seeded
     positive, negative = RUNS[role]
     schema = schemathesis.openapi.from_dict(document)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 7
+    negated: dict[str, set[str]] = {}
+    negatable: set[str] = set()
     for operation in operations:
         scope = _required_scope(app, operation.path, operation.method)
         if role == "qa_lead" and (scope is None or scope in ROLE_SCOPES["admin"]):
             continue
-        run = {"client": client, "headers": headers[role]}
+        run = {"client": client, "headers": headers[role], "tried": tried}
         if scope is not None and scope not in ROLE_SCOPES[role]:
-            _run(operation, **run, mode=GenerationMode.POSITIVE, examples=REFUSED_EXAMPLES)
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                _run(operation, **run, mode=mode, examples=REFUSED_EXAMPLES)
             continue
+        where = negated.setdefault(f"{operation.method.upper()} {operation.path}", set())
+        for place, parameters in (
+            ("path", operation.path_parameters),
+            ("query", operation.query),
+            ("body", operation.body),
+        ):
+            if list(parameters):
+                negatable.add(place)
         _run(operation, **run, mode=GenerationMode.POSITIVE, examples=positive)
-        if negative:
-            _run(operation, **run, mode=GenerationMode.NEGATIVE, examples=negative)
+        _run(operation, **run, mode=GenerationMode.NEGATIVE, examples=negative, negated=where)
         names = {p.name for p in operation.path_parameters}
         if names and names <= set(known):
-            # Also with ids that exist, so the success answers are checked too.
+            # Also with ids that exist, so the success answers are checked too, and bad
+            # queries and bodies reach the object's own checks.
             fixed = {name: known[name] for name in names}
-            _run(
-                operation,
-                **run,
-                mode=GenerationMode.POSITIVE,
-                examples=REFUSED_EXAMPLES,
-                path_parameters=fixed,
-            )
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                _run(
+                    operation,
+                    **run,
+                    mode=mode,
+                    examples=REFUSED_EXAMPLES if mode.is_positive else negative,
+                    negated=where,
+                    path_parameters=fixed,
+                )
+    # Negative data reached every kind of place the role's operations take input in.
+    assert negatable <= set().union(*negated.values()), negated
