@@ -116,17 +116,23 @@ PAGE_BLUEPRINTS = (
 )
 
 
+def register_converters(app: Flask) -> None:
+    """The URL converters of the portal's routes; before any rule is added. Ids, public
+    numbers and text keys in URLs are checked by routing."""
+    from app.security.public_ids import PublicIdConverter
+    from app.web import BoundedIntConverter, KeyConverter
+
+    app.url_map.converters["id"] = BoundedIntConverter
+    app.url_map.converters["key"] = KeyConverter
+    app.url_map.converters["ref"] = PublicIdConverter
+
+
 def register_blueprints(app: Flask) -> None:
     from app.api import bp as api_bp
     from app.api import init_app as init_api
     from app.extensions import csrf
-    from app.security.public_ids import PublicIdConverter
-    from app.web import BoundedIntConverter, KeyConverter
 
-    # Before any rule is added: ids and text keys in URLs are checked by routing.
-    app.url_map.converters["id"] = BoundedIntConverter
-    app.url_map.converters["key"] = KeyConverter
-    app.url_map.converters["ref"] = PublicIdConverter
+    register_converters(app)
     for module in PAGE_BLUEPRINTS:
         app.register_blueprint(importlib.import_module(module).bp)
     init_api(app)  # registers api_bp and builds its OpenAPI document

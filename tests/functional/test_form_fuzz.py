@@ -37,13 +37,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
-from app import PAGE_BLUEPRINTS
+from app import PAGE_BLUEPRINTS, register_converters
 from app.extensions import db, limiter
 from app.models import Job
 from app.security.access import policy_for
 from app.security.roles import VENDOR_ROLES
 from app.tokens.services import create_token
-from app.web import BoundedIntConverter, KeyConverter
 from tests.builders import inspections
 from tests.builders.world import module_world
 from tests.factories import (
@@ -505,8 +504,7 @@ def page_rules() -> list[tuple[str, str, frozenset[str]]]:
     """(endpoint, rule, methods) of every page route, read from the page blueprints at
     collection time (a test below checks they are exactly the app's page routes)."""
     bare = Flask("routes")
-    bare.url_map.converters["id"] = BoundedIntConverter
-    bare.url_map.converters["key"] = KeyConverter
+    register_converters(bare)
     for module in PAGE_BLUEPRINTS:
         bare.register_blueprint(importlib.import_module(module).bp)
     return sorted(
