@@ -21,11 +21,14 @@ run: $(BIN)/activate
 test: $(BIN)/activate
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# Run the whole suite and put its security figures (tests/figures.py) into SECURITY.md.
+# Run the whole suite on SQLite and on PostgreSQL and put their security figures
+# (tests/figures.py) into SECURITY.md.
+FIGURES_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 figures: $(BIN)/activate
-	$(BIN)/pytest -q --figures .figures.md $(PYTEST_ARGS)
-	$(BIN)/python -m tests.figures SECURITY.md .figures.md
-	rm -f .figures.md
+	$(BIN)/pytest -q --figures .figures-sqlite.md $(PYTEST_ARGS)
+	TEST_DATABASE_URL="$(FIGURES_PG_URL)" $(BIN)/pytest -q --figures .figures-pg.md $(PYTEST_ARGS)
+	$(BIN)/python -m tests.figures SECURITY.md SQLite=.figures-sqlite.md PostgreSQL=.figures-pg.md
+	rm -f .figures-sqlite.md .figures-pg.md
 
 lint: $(BIN)/activate
 	$(BIN)/ruff check .

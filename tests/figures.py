@@ -137,11 +137,13 @@ def splice(document: str, figures: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m tests.figures DOCUMENT TABLE`: put TABLE (written by --figures) into
-    DOCUMENT between its markers."""
-    document, figures = (Path(arg) for arg in argv)
-    document.write_text(splice(document.read_text("utf-8"), figures.read_text("utf-8")), "utf-8")
-    print(f"figures of {figures} put into {document}")
+    """`python -m tests.figures DOCUMENT NAME=TABLE …`: put the tables written by
+    --figures (one per database run, under a heading NAME) into DOCUMENT between its
+    markers."""
+    document, runs = Path(argv[0]), [arg.partition("=") for arg in argv[1:]]
+    block = "\n".join(f"**{name}**\n\n{Path(path).read_text('utf-8')}" for name, _, path in runs)
+    document.write_text(splice(document.read_text("utf-8"), block), "utf-8")
+    print(f"figures of {', '.join(name for name, _, _ in runs)} put into {document}")
     return 0
 
 
