@@ -234,20 +234,25 @@ def update(s: Staging, session: Session) -> list[dict]:
 def created_digest(s: Staging) -> str:
     """The digest of the decisions an import created, for its audit event: SHA-256
     (lowercase hex) of their external ids sorted by code point, joined with "\\n", as
-    UTF-8 (the population digest of DESIGN §4, over the created ids). Streamed: memory
-    stays flat however many rows were created."""
-    order = ' COLLATE "C"' if s.pg else ""  # byte order of UTF-8: code point order
-    rows = s.conn.execute(
-        sa.text(
-            f"SELECT s.external_id FROM {s.stage} s WHERE s.ok AND NOT EXISTS"
-            f" (SELECT 1 FROM {s.matched_table} m WHERE m.pos = s.pos)"
-            f" ORDER BY s.external_id{order}"
-        ),
-        execution_options={"stream_results": True, "yield_per": _SQLITE_BATCH},
+    UTF-8 (the population digest of DESIGN §4, over the created ids). PostgreSQL computes
+    it where the rows are; SQLite's are streamed in batches. Memory stays flat however
+    many rows were created."""
+    created = (
+        f"FROM {s.stage} s WHERE s.ok AND NOT EXISTS"
+        f" (SELECT 1 FROM {s.matched_table} m WHERE m.pos = s.pos)"
     )
+    if s.pg:
+        # COLLATE "C" orders by the bytes of UTF-8: code point order.
+        return s.conn.execute(
+            sa.text(
+                "SELECT encode(sha256(convert_to(coalesce(string_agg(s.external_id, E'\\n'"
+                f" ORDER BY s.external_id COLLATE \"C\"), ''), 'UTF8')), 'hex') {created}"
+            )
+        ).scalar_one()
+    rows = s.conn.execute(sa.text(f"SELECT s.external_id {created} ORDER BY s.external_id"))
     digest = hashlib.sha256()
     separator = b""
-    for part in rows.scalars().partitions():
+    for part in rows.scalars().partitions(_SQLITE_BATCH):
         digest.update(separator + "\n".join(part).encode("utf-8"))
         separator = b"\n"
     return digest.hexdigest()
