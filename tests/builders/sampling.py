@@ -128,3 +128,22 @@ def draw(vendor, *, lead=None, commit=True, **kwargs) -> Sample:
     if commit:
         db.session.commit()
     return sample
+
+
+def sample_holding(decision: Decision) -> Sample:
+    """A contract sample of March 2026 whose one item is `decision`: a sampled decision,
+    whose decision, labels, vendor and time an import may no longer change."""
+    from tests.factories import SampleFactory, SampleItemFactory
+
+    sample = SampleFactory(
+        vendor=decision.vendor,
+        purpose="contract",
+        period_start=MARCH[0],
+        period_end=MARCH[1],
+        strata=["policy_area", "decision"],
+        seed="s",
+        method_version="1",
+        population=1,
+    )
+    SampleItemFactory(sample=sample, decision=decision, stratum="listing|reject", rank=0)
+    return sample

@@ -18,7 +18,6 @@ import io
 import json
 import re
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -30,6 +29,7 @@ from app.exports import BOM
 from app.extensions import db
 from app.models import AuditEvent, Decision, DecisionLabel, Label, Vendor
 from app.models.enums import POLICY_AREAS
+from tests.builders.imports import clear_imports_folder, rolled_back
 from tests.factories import LabelFactory, VendorFactory
 
 # Codes may start with `-` (a formula character for a spreadsheet).
@@ -199,23 +199,8 @@ def qa(login_as, reference):
 
 @pytest.fixture(autouse=True)
 def _empty_imports_folder(app):
-    folder = Path(app.config["UPLOAD_DIR"]) / "imports"
     yield
-    if folder.exists():
-        for path in folder.iterdir():
-            path.unlink()
-
-
-class rolled_back:
-    """One generated example's writes, undone when it ends (the test's own data stays)."""
-
-    def __enter__(self):
-        self.savepoint = db.session.begin_nested()
-
-    def __exit__(self, *exc):
-        if self.savepoint.is_active:
-            self.savepoint.rollback()
-        db.session.expire_all()
+    clear_imports_folder(app)
 
 
 def columns() -> dict[str, dict]:

@@ -13,8 +13,7 @@ import csv
 import io
 import json
 import re
-from datetime import UTC, date, datetime
-from pathlib import Path
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -25,11 +24,11 @@ from app.decisions.intake import FIELDS, ImportRejected, ImportResult, import_de
 from app.decisions.services import import_csv
 from app.extensions import db
 from app.models import AuditEvent, Decision, DecisionLabel, Job
+from tests.builders.imports import clear_imports_folder, rolled_back
+from tests.builders.sampling import sample_holding
 from tests.factories import (
     DecisionFactory,
     LabelFactory,
-    SampleFactory,
-    SampleItemFactory,
     VendorFactory,
 )
 
@@ -99,39 +98,14 @@ def reference():
             DecisionLabel(position=i, label=label) for i, label in enumerate(labels[:2])
         ]
     db.session.flush()
-    sample = SampleFactory(
-        vendor=vendor,
-        purpose="contract",
-        period_start=date(2026, 3, 1),
-        period_end=date(2026, 3, 31),
-        strata=["policy_area", "decision"],
-        seed="s",
-        method_version="1",
-        population=1,
-    )
-    SampleItemFactory(sample=sample, decision=decision, stratum="listing|reject", rank=0)
+    sample_holding(decision)
     db.session.commit()
 
 
 @pytest.fixture(autouse=True)
 def _empty_imports_folder(app):
-    folder = Path(app.config["UPLOAD_DIR"]) / "imports"
     yield
-    if folder.exists():
-        for path in folder.iterdir():
-            path.unlink()
-
-
-class rolled_back:
-    """One generated example's writes, undone when it ends (the fixtures' data stays)."""
-
-    def __enter__(self):
-        self.savepoint = db.session.begin_nested()
-
-    def __exit__(self, *exc):
-        if self.savepoint.is_active:
-            self.savepoint.rollback()
-        db.session.expire_all()
+    clear_imports_folder(app)
 
 
 def snapshot() -> tuple:

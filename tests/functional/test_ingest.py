@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -14,12 +14,11 @@ import sqlalchemy as sa
 from app.decisions.intake import ImportRejected, import_decisions, iter_csv
 from app.extensions import db
 from app.models import AuditEvent, AuditRowChange, Decision, DecisionLabel
+from tests.builders.sampling import sample_holding
 from tests.factories import (
     DecisionFactory,
     InspectionFactory,
     LabelFactory,
-    SampleFactory,
-    SampleItemFactory,
     UserFactory,
     VendorFactory,
 )
@@ -438,25 +437,11 @@ def _csv_line(context: str) -> str:
 # Sampled and inspected decisions ------------------------------------------------------------
 
 
-def _sample(decision_row: Decision) -> None:
-    sample = SampleFactory(
-        vendor=decision_row.vendor,
-        purpose="contract",
-        period_start=date(2026, 3, 1),
-        period_end=date(2026, 3, 31),
-        strata=["policy_area", "decision"],
-        seed="s",
-        method_version="1",
-        population=1,
-    )
-    SampleItemFactory(sample=sample, decision=decision_row, stratum="listing|reject", rank=0)
-
-
 def _inspect(decision_row: Decision) -> None:
     InspectionFactory(decision=decision_row, inspector=UserFactory(role="qa_inspector"))
 
 
-@pytest.mark.parametrize("judged", [_sample, _inspect])
+@pytest.mark.parametrize("judged", [sample_holding, _inspect])
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
@@ -473,7 +458,7 @@ def test_what_qa_judged_cannot_change_once_sampled_or_inspected(world, judged, c
     err = rejected([row(2), row(1, **changes)])
     (error,) = err.errors
     assert (error["index"], error["field"]) == (1, field)
-    state = "in a sample" if judged is _sample else "inspected"
+    state = "in a sample" if judged is sample_holding else "inspected"
     assert state in error["message"]
     assert count() == 1
     assert decision("E-1").label_codes == ["LST-FAKE"]
@@ -481,7 +466,7 @@ def test_what_qa_judged_cannot_change_once_sampled_or_inspected(world, judged, c
 
 def test_other_fields_of_a_sampled_decision_may_change(world):
     run([row(1)])
-    _sample(decision("E-1"))
+    sample_holding(decision("E-1"))
     result = run([row(1, moderator_id="MOD-9", site="Cebu", market="US", item_id="I-9")])
     assert result.updated == 1
     assert run([row(1)]).updated == 1  # and back
@@ -603,7 +588,7 @@ def test_a_dry_run_in_chunks_counts_and_stores_nothing(world, small_chunks):
 
 def test_sampled_decisions_are_protected_across_chunks(world, small_chunks):
     run([row(n) for n in range(1, 6)])
-    _sample(decision("E-4"))
+    sample_holding(decision("E-4"))
     db.session.commit()
     err = rejected([row(n) for n in range(1, 4)] + [row(4, labels=["LST-PRICE"]), row(6)])
     assert [(e["index"], e["field"]) for e in err.errors] == [(3, "labels")]
