@@ -18,16 +18,26 @@ MESSAGE = "Enter the month as YYYY-MM, e.g. 2026-03."
 RANGE_MESSAGE = f"Enter a real month between {FIRST_YEAR}-01 and {LAST_YEAR}-12."
 
 
-def parse(text: str | None) -> date:
+def parse(text: str | None, *, latest: date | None = None) -> date:
     """The first day of the month written `YYYY-MM`; ValueError (with a message a user
-    can act on) when the text is not a month in the portal's range of years."""
+    can act on) when the text is not a month in the portal's range of years, or comes
+    after `latest` (e.g. `current()`, for months whose data is asked for: nothing has
+    happened in a month that has not begun)."""
     match = _MONTH.fullmatch((text or "").strip())
     if match is None:
         raise ValueError(MESSAGE)
     year, month = int(match[1]), int(match[2])
     if not 1 <= month <= 12 or not FIRST_YEAR <= year <= LAST_YEAR:
         raise ValueError(RANGE_MESSAGE)
-    return date(year, month, 1)
+    first = date(year, month, 1)
+    if latest is not None and first > latest:
+        raise ValueError(after_message(first, latest))
+    return first
+
+
+def after_message(month: date, latest: date) -> str:
+    """What a user reads when they ask for a month after the current one."""
+    return f"Month {label(month)} is after the current month ({label(latest)})."
 
 
 def from_text(text: str | None) -> date | None:

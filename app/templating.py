@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from flask import Flask, request, url_for
@@ -28,30 +29,65 @@ def percent(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value * 100:.{digits}f}%"
 
 
-def nav_items() -> list[tuple[str, str, str]]:
-    """(endpoint, label, icon) of the sections the signed-in user may open."""
+@dataclass(frozen=True)
+class NavItem:
+    endpoint: str
+    label: str
+    icon: str
+    active: bool = False
+
+
+@dataclass(frozen=True)
+class Navigation:
+    """The sections the signed-in user may open: the daily work in the bar, the set-up
+    and housekeeping pages under *Manage* (so the bar fits one line on a laptop)."""
+
+    main: list[NavItem]
+    manage: list[NavItem]
+
+    @property
+    def manage_active(self) -> bool:
+        return any(item.active for item in self.manage)
+
+
+def navigation(section: str | None = None) -> Navigation:
+    """The navigation with exactly one item marked active: `section` (an item's endpoint,
+    set by a page that belongs elsewhere than its blueprint, e.g. the inspect page of a
+    queue item), else the item of this very endpoint, else its blueprint's main item."""
     if not current_user.is_authenticated:
-        return []
+        return Navigation([], [])
     user = current_user
-    vendors = "Vendors" if can_see_all_vendors(user) else "My vendor"
-    items = [
+    main = [
         ("main.home", "Home", "house"),
-        ("vendors.index", vendors, "building"),
+        ("sampling.queue", "My queue", "inbox") if can_inspect(user) else None,
         ("dashboards.index", "Dashboard", "graph-up"),
+        ("vendors.index", "Vendors" if can_see_all_vendors(user) else "My vendor", "building"),
         ("decisions.index", "Decisions", "list-check"),
         ("sampling.index", "Samples", "shuffle"),
         ("inspections.index", "Inspections", "clipboard-check"),
-        ("scorecards.index", "Scorecards", "ui-checks"),
     ]
-    if can_inspect(user):
-        items.append(("sampling.queue", "My queue", "inbox"))
-    items += [
+    manage = [
+        ("scorecards.index", "Scorecards", "ui-checks"),
         ("labels.index", "Labels", "tags"),
         ("users.index", "Users", "people"),
         ("tokens.index", "API tokens", "key"),
         ("audit.index", "Audit log", "journal-check"),
     ]
-    return [item for item in items if can_open(user, item[0])]
+    main = [item for item in main if item and can_open(user, item[0])]
+    manage = [item for item in manage if can_open(user, item[0])]
+    active = section or _section_of(request.endpoint, [item[0] for item in main + manage])
+
+    def items(entries):
+        return [NavItem(*entry, active=entry[0] == active) for entry in entries]
+
+    return Navigation(items(main), items(manage))
+
+
+def _section_of(endpoint: str | None, sections: list[str]) -> str | None:
+    if not endpoint or endpoint in sections:
+        return endpoint
+    blueprint = endpoint.split(".")[0]
+    return next((s for s in sections if s == f"{blueprint}.index"), None)
 
 
 def url_with(**changes) -> str:
@@ -71,7 +107,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["percent"] = percent
     app.jinja_env.filters["ref"] = ref
     app.jinja_env.globals.update(
-        nav_items=nav_items,
+        navigation=navigation,
         url_with=url_with,
         ROLE_NAMES=ROLE_NAMES,
         POLICY_AREA_NAMES=POLICY_AREA_NAMES,

@@ -105,7 +105,7 @@ class MetricsArgsSchema(Schema):
 @bp.response(200, MetricsSchema)
 @document_errors(
     (404, "No such vendor, or not one the caller may see"),
-    (422, "`month` is missing or not YYYY-MM"),
+    (422, "`month` is missing, not YYYY-MM, or after the current month"),
 )
 def vendor_month_metrics(args, code: str):
     """The vendor-month's shares with Wilson intervals, target status against the

@@ -9,12 +9,15 @@ from app.models.enums import DECISIONS, POLICY_AREAS
 
 
 class Month(fields.String):
-    """A calendar month as `YYYY-MM`, loaded as the date of its first day."""
+    """A calendar month as `YYYY-MM`, loaded as the date of its first day; a month after
+    the current one is refused (nothing has happened in it yet)."""
 
     def _deserialize(self, value, attr, data, **kwargs) -> date:
         month = months.from_text(super()._deserialize(value, attr, data, **kwargs))
         if month is None:
             raise ValidationError("Give a month as YYYY-MM, e.g. 2026-03.")
+        if month > months.current():
+            raise ValidationError(months.after_message(month, months.current()))
         return month
 
 

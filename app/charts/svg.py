@@ -5,6 +5,17 @@ The markup is self-contained and uses presentation attributes only (no ``style``
 same string can be embedded in a page under the Content-Security-Policy and handed to
 WeasyPrint for the PDFs. Every text is escaped, links are site-relative or dropped, and the
 output is deterministic: the same input gives the same bytes.
+
+Class names all start with ``qa-chart``: a chart sits inside pages styled by Bootstrap, and
+a shared name (``row`` once) lets the framework's rules restyle the drawing. The SVG is
+drawn at its own size in pixels (1 unit = 1 px), so every chart shows text at the same
+size; the page's stylesheet only lets it shrink to a narrower container
+(``.qa-chart { max-width: 100%; height: auto }``). Narrow charts (`COMPACT_WIDTH`) move
+the target's label into the plot and keep value labels short.
+
+Drill-down links never sit inside the ``role="img"`` drawing (an image has no interactive
+parts for assistive technology): a chart with links is a ``role="group"`` holding the
+drawing and, on top of it, one transparent, named link area per row or month.
 """
 
 from __future__ import annotations
@@ -28,13 +39,17 @@ TEXT = "#495057"
 WARNING = "#fd7e14"
 BACKGROUND = "#ffffff"
 FONT_FAMILY = "DejaVu Sans, Arial, sans-serif"
-FONT_SIZE = 11
-SMALL_FONT_SIZE = 9
+FONT_SIZE = 12
+SMALL_FONT_SIZE = 10
+CLASS_PREFIX = "qa-chart"
+# At or below this width a chart is drawn for a phone: see the module docstring.
+COMPACT_WIDTH = 480
 
 TARGET_KINDS = {"floor": "target", "cap": "cap"}
 
-# Average glyph advance of DejaVu Sans at 11px; enough to keep labels from overlapping.
-_CHAR_WIDTH = 6.2
+# Average glyph advance of DejaVu Sans at 12px (capitals are wider: vendor codes get room
+# from the padding around them); enough to keep labels from overlapping.
+_CHAR_WIDTH = 7.0
 _SVG_NS = "http://www.w3.org/2000/svg"
 _EN_DASH = "\u2013"
 _ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*\Z")
@@ -60,7 +75,8 @@ class _ShareLike(Protocol):
 
 @dataclass(frozen=True)
 class TrendPoint:
-    """One month of a trend: its label, share (None: no data) with interval, and n."""
+    """One month of a trend: its label, share (None: no data) with interval, and n;
+    `tick` is a shorter label for the axis (default: `label`)."""
 
     label: str
     value: float | None
@@ -68,12 +84,19 @@ class TrendPoint:
     ci_high: float | None
     n: int
     href: str | None = None
+    tick: str | None = None
 
     @classmethod
-    def from_share(cls, label: str, share: _ShareLike, href: str | None = None) -> TrendPoint:
+    def from_share(
+        cls, label: str, share: _ShareLike, href: str | None = None, tick: str | None = None
+    ) -> TrendPoint:
         """The point of a `app.metrics.definitions.Share` (or anything shaped like it)."""
         low, high = share.interval
-        return cls(label, share.value, low, high, share.n, href)
+        return cls(label, share.value, low, high, share.n, href, tick)
+
+    @property
+    def axis_label(self) -> str:
+        return self.label if self.tick is None else self.tick
 
 
 @dataclass(frozen=True)
@@ -211,6 +234,18 @@ def _tick(k: int, mantissa: int, exponent: int) -> float:
 # Charts -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Hit:
+    """A drill-down: where to go, what the link is called, and the area that opens it."""
+
+    href: str | None
+    label: str
+    x: float
+    y: float
+    width: float
+    height: float
+
+
 def trend_chart(
     points: Sequence[TrendPoint],
     *,
@@ -226,8 +261,9 @@ def trend_chart(
     """An SVG line chart of one value per month, with its interval and the target.
 
     Months without data leave a gap in the line and get a "no data" mark on the axis.
-    Each marker carries a tooltip (label, value, interval, n) and, when the point has a
-    site-relative `href`, links to it. `description` defaults to a text listing of every
+    Each marker carries a tooltip (label, value, interval, n); a point with a site-relative
+    `href` gets a link over its month's column. Month labels are thinned out (the latest is
+    always shown) when they would not fit. `description` defaults to a text listing of every
     value. `id` (default: derived from the content) prefixes the element ids.
     """
     kind = _target_word(target_kind)
@@ -242,14 +278,18 @@ def trend_chart(
     if not points:
         return _no_data_svg(chart_id, title, desc, width)
 
+    compact = width <= COMPACT_WIDTH
     target_label = None if target is None else f"{kind} {_fmt_value(target, percent)}"
-    label_width = max(len(p.label) for p in points) * _CHAR_WIDTH
-    # The target's label sits in the right margin, where no marker can hide it; without
-    # one, the margin still leaves room for half of the latest month's label.
+    label_width = max(len(p.axis_label) for p in points) * _CHAR_WIDTH
+    # The target's label sits in the right margin, where no marker can hide it (on a narrow
+    # chart, as a legend above the plot); the margin leaves room for half the latest
+    # month's label.
     margin = label_width / 2
-    if target_label is not None:
+    if target_label is not None and not compact:
         margin = max(margin, len(target_label) * _CHAR_WIDTH + 10)
-    left, right, top, bottom = 52.0, width - max(12.0, margin), 16.0, height - 28.0
+    legend = compact and target_label is not None
+    left = 46.0 if compact else 52.0
+    right, top, bottom = width - max(12.0, margin), 30.0 if legend else 18.0, height - 28.0
     bounds = [v for p in points for v in (p.value, p.ci_low, p.ci_high) if v is not None]
     if target is not None:
         bounds.append(target)
@@ -260,18 +300,21 @@ def trend_chart(
     parts = [_grid_horizontal(y, left, right)]
     if target is not None:
         ty = y(target)
-        parts.append(
-            _el(
-                "g",
-                {"class": "target"},
-                _el("line", _dashed({"x1": left, "y1": ty, "x2": right, "y2": ty})),
+        pieces = [_el("line", _dashed({"x1": left, "y1": ty, "x2": right, "y2": ty}))]
+        if legend:
+            text_x = right - len(target_label) * _CHAR_WIDTH
+            pieces += [
+                _el("line", _dashed({"x1": text_x - 26, "y1": 10, "x2": text_x - 4, "y2": 10})),
                 _el(
                     "text",
-                    {"x": right + 4, "y": ty, "dominant-baseline": "middle", "fill": TARGET},
+                    {"x": right, "y": 10, "text-anchor": "end", "dominant-baseline": "middle"},
                     _text(target_label),
                 ),
-            )
-        )
+            ]
+        else:
+            where = {"x": right + 4, "y": ty, "dominant-baseline": "middle"}
+            pieces.append(_el("text", where, _text(target_label)))
+        parts.append(_el("g", {"class": _cls("target"), "fill": TARGET}, *pieces))
 
     bars = []
     for x, p in zip(xs, points, strict=True):
@@ -280,7 +323,7 @@ def trend_chart(
         y1, y2 = y(p.ci_low), y(p.ci_high)
         d = f"M{_num(x)} {_num(y1)}V{_num(y2)}"
         d += f"M{_num(x - 4)} {_num(y1)}H{_num(x + 4)}M{_num(x - 4)} {_num(y2)}H{_num(x + 4)}"
-        bars.append(_el("path", {"class": "ci", "d": d}))
+        bars.append(_el("path", {"class": _cls("ci"), "d": d}))
     if bars:
         parts.append(_el("g", {"fill": "none", "stroke": BAND, "stroke-width": 1.5}, *bars))
 
@@ -302,7 +345,7 @@ def trend_chart(
             _el(
                 "path",
                 {
-                    "class": "line",
+                    "class": _cls("line"),
                     "d": d,
                     "fill": "none",
                     "stroke": LINE,
@@ -312,8 +355,8 @@ def trend_chart(
             )
         )
 
-    show_gap_text = spacing >= 40
-    marks = []
+    show_gap_text = spacing >= 48
+    marks, hits = [], []
     for x, p, line in zip(xs, points, lines, strict=True):
         if p.value is None:
             gap = [
@@ -337,33 +380,35 @@ def trend_chart(
                         _text("no data"),
                     )
                 )
-            marks.append(_el("g", {"class": "no-data"}, *gap))
+            marks.append(_el("g", {"class": _cls("no-data")}, *gap))
             continue
-        marker = _el(
-            "circle",
-            {
-                "class": "marker",
-                "cx": x,
-                "cy": y(p.value),
-                "r": 4,
-                "fill": LINE,
-                "stroke": BACKGROUND,
-                "stroke-width": 1.5,
-            },
-            _el("title", {}, _text(line)),
+        marks.append(
+            _el(
+                "circle",
+                {
+                    "class": _cls("marker"),
+                    "cx": x,
+                    "cy": y(p.value),
+                    "r": 4,
+                    "fill": LINE,
+                    "stroke": BACKGROUND,
+                    "stroke-width": 1.5,
+                },
+                _el("title", {}, _text(line)),
+            )
         )
-        marks.append(_link(p.href, marker))
+        hits.append(_Hit(p.href, line, x - spacing / 2, top - 8, spacing, height - top + 8))
     parts.append(_el("g", {}, *marks))
 
-    step = max(1, math.ceil((label_width + 6) / spacing))
+    step = max(1, math.ceil((label_width + 8) / spacing))
     # Counted from the latest month, which must always be labelled.
     labels = [
-        _el("text", {"x": x, "y": bottom + 16, "text-anchor": "middle"}, _text(p.label))
+        _el("text", {"x": x, "y": bottom + 18, "text-anchor": "middle"}, _text(p.axis_label))
         for i, (x, p) in enumerate(zip(xs, points, strict=True))
         if (len(points) - 1 - i) % step == 0
     ]
-    parts.append(_el("g", {"class": "x-labels", "fill": TEXT}, *labels))
-    return _svg(chart_id, title, desc, width, height, parts)
+    parts.append(_el("g", {"class": _cls("x-labels"), "fill": TEXT}, *labels))
+    return _svg(chart_id, title, desc, width, height, parts, hits)
 
 
 def bar_chart(
@@ -373,17 +418,18 @@ def bar_chart(
     target: float | None = None,
     target_kind: str = "floor",
     width: int = 640,
-    row_height: int = 22,
+    row_height: int = 28,
     percent: bool = True,
     description: str | None = None,
     id: str | None = None,
 ) -> Markup:
     """An SVG chart of horizontal bars, one per row, with interval whiskers and the target.
 
-    Labels sit on the left, the value and n on the right; flagged rows are drawn in the
-    warning colour and rows without data read "no data". The value axis starts at zero so
-    bar lengths compare honestly. Rows link to their site-relative `href`; `description`
-    and `id` work as in `trend_chart`.
+    Labels sit on the left, the value and n on the right (on a narrow chart the value
+    only); flagged rows are drawn in the warning colour and rows without data read
+    "no data". The value axis starts at zero so bar lengths compare honestly. A row with a
+    site-relative `href` gets a link over its whole line; `description` and `id` work as in
+    `trend_chart`.
     """
     kind = _target_word(target_kind)
     rows = list(rows)
@@ -397,17 +443,22 @@ def bar_chart(
     if not rows:
         return _no_data_svg(chart_id, title, desc, width)
 
+    compact = width <= COMPACT_WIDTH
     values = [
-        "no data" if r.value is None else f"{_fmt_value(r.value, percent)} (n = {r.n})"
+        "no data"
+        if r.value is None
+        else _fmt_value(r.value, percent)
+        if compact
+        else f"{_fmt_value(r.value, percent)} (n = {r.n})"
         for r in rows
     ]
-    label_width = min(max(len(r.label) for r in rows) * _CHAR_WIDTH + 10, width * 0.35)
-    max_chars = max(4, int((label_width - 10) / _CHAR_WIDTH))
-    value_width = max(len(v) for v in values) * _CHAR_WIDTH + 10
+    label_width = min(max(len(r.label) for r in rows) * _CHAR_WIDTH + 12, width * 0.35)
+    max_chars = max(4, int((label_width - 12) / _CHAR_WIDTH))
+    value_width = max(len(v) for v in values) * _CHAR_WIDTH + 12
     left, right = max(label_width, 40.0), width - value_width
-    top = 18.0
+    top = 8.0 if target is None else 24.0  # room for the target's label
     bottom = top + len(rows) * row_height
-    height = bottom + 22
+    height = bottom + 24
 
     bounds = [v for r in rows for v in (r.value, r.ci_low, r.ci_high) if v is not None]
     if target is not None:
@@ -415,8 +466,8 @@ def bar_chart(
     x = value_axis(bounds, start=left, end=right, percent=percent, include_zero=True)
 
     parts = [_grid_vertical(x, top, bottom)]
-    bar_height = row_height * 0.6
-    drawn = []
+    bar_height = min(row_height * 0.6, 18)
+    drawn, hits = [], []
     for i, (r, value_text, line) in enumerate(zip(rows, values, lines, strict=True)):
         middle = top + (i + 0.5) * row_height
         label = r.label if len(r.label) <= max_chars else r.label[: max_chars - 1] + "…"
@@ -439,7 +490,7 @@ def bar_chart(
                 _el(
                     "rect",
                     {
-                        "class": "bar",
+                        "class": _cls("bar"),
                         "x": min(x(0.0), x(r.value)),
                         "y": middle - bar_height / 2,
                         "width": abs(x(r.value) - x(0.0)),
@@ -457,7 +508,7 @@ def bar_chart(
                     _el(
                         "path",
                         {
-                            "class": "ci",
+                            "class": _cls("ci"),
                             "d": d,
                             "fill": "none",
                             "stroke": TEXT,
@@ -469,7 +520,7 @@ def bar_chart(
             _el(
                 "text",
                 {
-                    "class": "value",
+                    "class": _cls("value"),
                     "x": right + 8,
                     "y": middle,
                     "dominant-baseline": "middle",
@@ -478,10 +529,13 @@ def bar_chart(
                 _text(value_text),
             )
         )
-        classes = "row flagged" if r.flagged else "row"
+        names = ["row"]
+        if r.flagged:
+            names.append("flagged")
         if r.value is None:
-            classes += " no-data"
-        drawn.append(_link(r.href, _el("g", {"class": classes}, *row)))
+            names.append("no-data")
+        drawn.append(_el("g", {"class": _cls(*names)}, *row))
+        hits.append(_Hit(r.href, line, 0, middle - row_height / 2, width, row_height))
     parts.append(_el("g", {}, *drawn))
 
     if target is not None:
@@ -492,19 +546,25 @@ def bar_chart(
         parts.append(
             _el(
                 "g",
-                {"class": "target"},
+                {"class": _cls("target")},
                 _el("line", _dashed({"x1": tx, "y1": top - 4, "x2": tx, "y2": bottom})),
                 _el(
                     "text",
-                    {"x": tx, "y": top - 7, "text-anchor": anchor, "fill": TARGET},
+                    {"x": tx, "y": top - 8, "text-anchor": anchor, "fill": TARGET},
                     _text(label),
                 ),
             )
         )
-    return _svg(chart_id, title, desc, width, height, parts)
+    return _svg(chart_id, title, desc, width, height, parts, hits)
 
 
 # Pieces -------------------------------------------------------------------------------
+
+
+def _cls(*names: str) -> str:
+    """Class names of chart parts, all prefixed: no rule of the page's CSS framework can
+    match them by accident."""
+    return " ".join(f"{CLASS_PREFIX}-{name}" for name in names)
 
 
 def _grid_horizontal(axis: Axis, left: float, right: float) -> Markup:
@@ -521,9 +581,9 @@ def _grid_horizontal(axis: Axis, left: float, right: float) -> Markup:
     ]
     return _el(
         "g",
-        {"class": "grid"},
+        {"class": _cls("grid")},
         _el("g", {"stroke": GRID, "stroke-width": 1}, *lines),
-        _el("g", {"class": "ticks", "fill": TEXT}, *labels),
+        _el("g", {"class": _cls("ticks"), "fill": TEXT}, *labels),
     )
 
 
@@ -532,14 +592,14 @@ def _grid_vertical(axis: Axis, top: float, bottom: float) -> Markup:
         _el("line", {"x1": axis(t), "y1": top, "x2": axis(t), "y2": bottom}) for t in axis.ticks
     ]
     labels = [
-        _el("text", {"x": axis(t), "y": bottom + 14, "text-anchor": "middle"}, _text(axis.label(t)))
+        _el("text", {"x": axis(t), "y": bottom + 16, "text-anchor": "middle"}, _text(axis.label(t)))
         for t in axis.ticks
     ]
     return _el(
         "g",
-        {"class": "grid"},
+        {"class": _cls("grid")},
         _el("g", {"stroke": GRID, "stroke-width": 1}, *lines),
-        _el("g", {"class": "ticks", "fill": TEXT}, *labels),
+        _el("g", {"class": _cls("ticks"), "fill": TEXT}, *labels),
     )
 
 
@@ -547,9 +607,24 @@ def _dashed(attrs: dict[str, object]) -> dict[str, object]:
     return attrs | {"stroke": TARGET, "stroke-width": 1.5, "stroke-dasharray": "6 4"}
 
 
-def _link(href: str | None, content: Markup) -> Markup:
-    safe = safe_href(href)
-    return content if safe is None else _el("a", {"href": safe}, content)
+def _links(hits: Iterable[_Hit]) -> list[Markup]:
+    """A named, transparent link area per drill-down (hover and focus outlines come from the
+    page's stylesheet)."""
+    links = []
+    for hit in hits:
+        href = safe_href(hit.href)
+        if href is None:
+            continue
+        area = {"x": hit.x, "y": hit.y, "width": hit.width, "height": hit.height}
+        links.append(
+            _el(
+                "a",
+                {"class": _cls("link"), "href": href, "aria-label": hit.label},
+                _el("title", {}, _text(hit.label)),
+                _el("rect", area | {"class": _cls("hit"), "fill": BACKGROUND, "fill-opacity": 0}),
+            )
+        )
+    return links
 
 
 def safe_href(href: str | None) -> str | None:
@@ -578,21 +653,38 @@ def _no_data_svg(chart_id: str, title: str, desc: str, width: int) -> Markup:
 
 
 def _svg(
-    chart_id: str, title: str, desc: str, width: float, height: float, parts: list[Markup]
+    chart_id: str,
+    title: str,
+    desc: str,
+    width: float,
+    height: float,
+    parts: list[Markup],
+    hits: Iterable[_Hit] = (),
 ) -> Markup:
+    title_id, desc_id = f"{chart_id}-title", f"{chart_id}-desc"
     root = {
         "xmlns": _SVG_NS,
+        "class": CLASS_PREFIX,
         "viewBox": f"0 0 {_num(width)} {_num(height)}",
-        "width": "100%",
+        "width": width,
+        "height": height,
         "role": "img",
-        "aria-labelledby": f"{chart_id}-title {chart_id}-desc",
+        "aria-labelledby": f"{title_id} {desc_id}",
         "font-family": FONT_FAMILY,
         "font-size": FONT_SIZE,
     }
     head = [
-        _el("title", {"id": f"{chart_id}-title"}, _text(title)),
-        _el("desc", {"id": f"{chart_id}-desc"}, _text(desc)),
+        _el("title", {"id": title_id}, _text(title)),
+        _el("desc", {"id": desc_id}, _text(desc)),
     ]
+    links = _links(hits)
+    if links:
+        # An image must not hold links: the drawing is the image, the links lie over it.
+        root |= {"role": "group", "aria-labelledby": title_id}
+        parts = [
+            _el("g", {"role": "img", "aria-labelledby": desc_id}, *parts),
+            _el("g", {"class": _cls("links")}, *links),
+        ]
     body = Markup("\n").join([*head, *parts])
     return Markup("<svg{}>\n{}\n</svg>").format(_attrs(root), body)
 
@@ -691,3 +783,143 @@ def _description(
     if target is not None:
         text += f" {kind.capitalize()} {_fmt_value(target, percent)}."
     return text
+
+
+# Sparkline ----------------------------------------------------------------------------
+
+
+def sparkline(
+    points: Sequence[TrendPoint],
+    *,
+    title: str,
+    target: float | None = None,
+    width: int = 320,
+    height: int = 80,
+    percent: bool = True,
+    description: str | None = None,
+    id: str | None = None,
+) -> Markup:
+    """A small line of monthly values for a tile, without axes: the target as a dashed
+    line, the first and last months labelled, the latest value marked and written.
+    Months without data leave a gap. No links: the tile around it carries them."""
+    points = list(points)
+    for p in points:
+        _check_values((p.value, p.ci_low, p.ci_high), percent)
+    _check_values((target,), percent)
+    content = (title, description, target, width, height, percent, points)
+    chart_id = _chart_id(id, "sparkline", content)
+    lines = [_summary(p.label, p.value, p.ci_low, p.ci_high, p.n, percent) for p in points]
+    desc = _description(description, lines, target, "target", percent)
+    values = [p.value for p in points if p.value is not None]
+    if not values:
+        return _no_data_svg(chart_id, title, desc, width)
+
+    latest = next(p for p in reversed(points) if p.value is not None)
+    latest_text = _fmt_value(latest.value, percent)
+    left, right = 8.0, width - (len(latest_text) * _CHAR_WIDTH + 12)
+    top, bottom = 10.0, height - 22.0
+    y = value_axis(
+        [*values, *([] if target is None else [target])], start=bottom, end=top, percent=percent
+    )
+    spacing = (right - left) / max(len(points) - 1, 1)
+    xs = [left + i * spacing for i in range(len(points))] if len(points) > 1 else [right]
+
+    parts = []
+    if target is not None:
+        ty = y(target)
+        parts.append(
+            _el(
+                "line",
+                _dashed({"class": _cls("target"), "x1": left, "y1": ty, "x2": right, "y2": ty}),
+            )
+        )
+    segments, current = [], []
+    for x, p in zip(xs, points, strict=True):
+        if p.value is None:
+            if current:
+                segments.append(current)
+            current = []
+        else:
+            current.append((x, y(p.value)))
+    if current:
+        segments.append(current)
+    d = "".join(
+        "M" + "L".join(f"{_num(px)} {_num(py)}" for px, py in segment) for segment in segments
+    )
+    parts.append(
+        _el(
+            "path",
+            {
+                "class": _cls("line"),
+                "d": d,
+                "fill": "none",
+                "stroke": LINE,
+                "stroke-width": 2,
+                "stroke-linejoin": "round",
+            },
+        )
+    )
+    marks = []
+    for x, p, line in zip(xs, points, lines, strict=True):
+        if p.value is None:  # a hollow mark on the baseline: no data that month
+            marks.append(
+                _el(
+                    "circle",
+                    {
+                        "class": _cls("no-data"),
+                        "cx": x,
+                        "cy": bottom,
+                        "r": 2.5,
+                        "fill": BACKGROUND,
+                        "stroke": TEXT,
+                    },
+                    _el("title", {}, _text(line)),
+                )
+            )
+            continue
+        last = p is latest
+        marks.append(
+            _el(
+                "circle",
+                {
+                    "class": _cls("point", *(["latest"] if last else [])),
+                    "cx": x,
+                    "cy": y(p.value),
+                    "r": 3.5 if last else 2,
+                    "fill": LINE,
+                    "stroke": BACKGROUND,
+                    "stroke-width": 1,
+                },
+                _el("title", {}, _text(line)),
+            )
+        )
+    parts.append(_el("g", {"class": _cls("points")}, *marks))
+    lx = xs[points.index(latest)]
+    parts.append(
+        _el(
+            "text",
+            {
+                "class": _cls("value"),
+                "x": lx + 6,
+                "y": y(latest.value),
+                "dominant-baseline": "middle",
+                "fill": TEXT,
+                "font-weight": "bold",
+            },
+            _text(latest_text),
+        )
+    )
+    ends = [(xs[0], points[0].label, "start")]
+    if len(points) > 1:
+        ends.append((xs[-1], points[-1].label, "end"))
+    parts.append(
+        _el(
+            "g",
+            {"class": _cls("x-labels"), "fill": TEXT, "font-size": SMALL_FONT_SIZE},
+            *(
+                _el("text", {"x": x, "y": height - 4, "text-anchor": anchor}, _text(label))
+                for x, label, anchor in ends
+            ),
+        )
+    )
+    return _svg(chart_id, title, desc, width, height, parts)

@@ -5,14 +5,17 @@ overview of every vendor a user may see."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+
+import sqlalchemy as sa
 
 from app import months
 from app.extensions import db
 from app.metrics import queries as metrics
 from app.metrics.definitions import cap_status, floor_status
-from app.models import User, Vendor, VendorContract
+from app.models import Label, User, Vendor, VendorContract
 from app.security.scoping import visible_vendors
 from app.vendors.queries import contracts_in_force
 
@@ -90,3 +93,12 @@ def overview(user: User, month: date) -> list[OverviewRow]:
             )
         )
     return rows
+
+
+def label_names(codes: Iterable[str]) -> dict[str, str]:
+    """The names of the labels with these codes (the taxonomy is the same for everyone)."""
+    codes = sorted(set(codes))
+    if not codes:
+        return {}
+    rows = db.session.execute(sa.select(Label.code, Label.name).where(Label.code.in_(codes)))
+    return dict(rows.tuples().all())

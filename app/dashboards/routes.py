@@ -3,7 +3,8 @@ six-month trend, breakdowns, label confusion, moderators, targeted inspections) 
 the QA overview of every vendor for a month.
 
 The numbers are the metrics API's (app.dashboards.queries); every number links to
-the inspections behind it. Vendor users see their own vendor only.
+the inspections behind it. Vendor users see their own vendor only. A `month` that is not
+one, or is after the current month, shows the latest closed month with a notice saying so.
 """
 
 from __future__ import annotations
@@ -14,10 +15,8 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app import months
-from app.charts import BarRow, TrendPoint, bar_chart, trend_chart
-from app.dashboards import queries
-from app.metrics.definitions import Share, floor_status
-from app.metrics.queries import SHARE_NAMES, SHARES, Targets
+from app.dashboards import charts, queries
+from app.metrics.queries import SHARE_NAMES, SHARES
 from app.models import Vendor
 from app.security.access import blueprint_policy, signed_in
 from app.security.predicates import can_see_all_vendors
@@ -29,6 +28,7 @@ blueprint_policy(bp, signed_in())
 MODERATOR_SORTS = {
     "inspected": lambda row: (-row["inspected"], row["key"]),
     "accuracy": lambda row: (_value(row["overall_accuracy"]), row["key"]),
+    # Lowest optimistic estimate first: the flagged moderators lead.
     "low": lambda row: (row["overall_accuracy"]["ci_high"] or 0, row["key"]),
     "moderator": lambda row: (row["key"],),
 }
@@ -48,14 +48,33 @@ def _value(share: dict) -> float:
     return -1.0 if share["value"] is None else share["value"]
 
 
-def _month_arg() -> date:
-    """The `month` argument (YYYY-MM); without one, or a bad one, the latest closed month."""
-    return months.from_text(request.args.get("month")) or months.last_closed()
+def _month_arg() -> tuple[date, str | None]:
+    """The `month` argument (YYYY-MM) and, when it cannot be shown, why. Without one the
+    latest closed month; a bad one, or one after the current month, falls back to it."""
+    text = request.args.get("month")
+    default = months.last_closed()
+    if not text:
+        return default, None
+    try:
+        return months.parse(text, latest=months.current()), None
+    except ValueError as err:
+        return default, f"{err} Showing {default:%B %Y}."
 
 
 def _month_choices(chosen: date) -> list[date]:
-    """The months the month menu offers, newest first."""
-    return months.back(max(months.last_closed(), chosen), MONTH_CHOICES)[::-1]
+    """The months the month menu offers, newest first: the current one (so far) and the
+    ones before it, and the chosen month if it is older."""
+    choices = months.back(months.current(), MONTH_CHOICES)[::-1]
+    return choices if chosen in choices else [*choices, chosen]
+
+
+def _month_context(month: date, notice: str | None) -> dict:
+    return {
+        "month": month,
+        "months": _month_choices(month),
+        "current_month": months.current(),
+        "month_message": notice,
+    }
 
 
 def inspections_link(vendor: Vendor, month: date, **filters) -> str:
@@ -80,34 +99,22 @@ def index():
                 "dashboards.vendor", code=vendor.code, month=f"{month:%Y-%m}" if month else None
             )
         )
-    month = _month_arg()
+    month, notice = _month_arg()
     rows = queries.overview(current_user, month)
-    chart = bar_chart(
-        [
-            BarRow.from_share(
-                row.vendor.code,
-                row.figures.share("overall_accuracy"),
-                href=url_for("dashboards.vendor", code=row.vendor.code, month=f"{month:%Y-%m}"),
-                flagged=row.accuracy_status == "missed",
-            )
-            for row in rows
-        ],
-        title=f"Overall accuracy by vendor, {month:%B %Y}",
-        id="vendors-accuracy",
+    chart = charts.overview_chart(
+        rows,
+        month,
+        href=lambda code: url_for("dashboards.vendor", code=code, month=f"{month:%Y-%m}"),
     )
     return render_template(
-        "dashboards/index.html",
-        month=month,
-        months=_month_choices(month),
-        rows=rows,
-        chart=chart,
+        "dashboards/index.html", rows=rows, chart=chart, **_month_context(month, notice)
     )
 
 
 @bp.get("/vendors/<key:code>")
 def vendor(code: str):
     vendor = vendor_or_404(code, current_user)
-    month = _month_arg()
+    month, notice = _month_arg()
     metrics = queries.vendor_metrics(vendor, month)
     targets = queries.targets_for(vendor, month)
     trend = queries.trend(vendor, month)
@@ -119,12 +126,21 @@ def vendor(code: str):
     return render_template(
         "dashboards/vendor.html",
         vendor=vendor,
-        month=month,
-        months=_month_choices(month),
         m=metrics,
         targets=targets,
-        trend_charts=_trend_charts(vendor, trend, targets),
-        area_chart=_area_chart(vendor, month, metrics, targets),
+        trend_charts=charts.trend_charts(
+            vendor.code,
+            trend,
+            targets,
+            href=lambda m: url_for("dashboards.vendor", code=vendor.code, month=f"{m:%Y-%m}"),
+        ),
+        area_chart=charts.area_chart(
+            vendor.code,
+            month,
+            metrics,
+            targets,
+            href=lambda area: inspections_link(vendor, month, policy_area=area),
+        ),
         moderators=moderators,
         msort=sort if sort in MODERATOR_SORTS else "inspected",
         confusion=_confusion(metrics["label_confusion"]),
@@ -133,66 +149,36 @@ def vendor(code: str):
         share_names=SHARE_NAMES,
         share_outcomes=SHARE_OUTCOMES,
         breakdowns=(("policy_area", "Policy area"), ("market", "Market"), ("site", "Site")),
+        **_month_context(month, notice),
     )
 
 
-def _trend_charts(vendor: Vendor, trend: dict, targets: Targets) -> list:
-    def points(name: str) -> list[TrendPoint]:
-        return [
-            TrendPoint.from_share(
-                f"{month:%b %Y}",
-                figures.share(name),
-                href=url_for("dashboards.vendor", code=vendor.code, month=f"{month:%Y-%m}"),
-            )
-            for month, figures in trend.items()
-        ]
-
-    return [
-        trend_chart(
-            points("overall_accuracy"),
-            title=f"{vendor.code}: overall accuracy, last six months",
-            target=targets.accuracy_target,
-            target_kind="floor",
-            id="trend-accuracy",
-        ),
-        trend_chart(
-            points("critical_error_rate"),
-            title=f"{vendor.code}: critical error rate, last six months",
-            target=targets.critical_error_cap,
-            target_kind="cap",
-            id="trend-critical",
-        ),
-    ]
+MISMATCH_KINDS = ("missed", "overblocked", "label")
 
 
-def _share(body: dict) -> Share:
-    return Share(body["count"], body["n"])
-
-
-def _area_chart(vendor: Vendor, month: date, metrics: dict, targets: Targets):
-    rows = metrics["breakdowns"]["policy_area"]
-    return bar_chart(
-        [
-            BarRow.from_share(
-                row["key"],
-                _share(row["overall_accuracy"]),
-                href=inspections_link(vendor, month, policy_area=row["key"]),
-                flagged=floor_status(_share(row["overall_accuracy"]), targets.accuracy_target)
-                == "missed",
-            )
-            for row in rows
-        ],
-        title=f"{vendor.code}: overall accuracy by policy area, {month:%B %Y}",
-        target=targets.accuracy_target,
-        id="areas-accuracy",
-    )
+def _mismatch_kind(pair: dict) -> str:
+    """Approved what QA would reject, rejected what QA would approve, or another label."""
+    if pair["applied"] == "approve":
+        return "missed"
+    return "overblocked" if pair["expected"] == "approve" else "label"
 
 
 def _confusion(pairs: list[dict]) -> dict:
-    """The label confusion as a matrix (applied by expected) when it is small enough to
-    read, and always as the list of pairs."""
-    applied = sorted({p["applied"] for p in pairs}, key=lambda c: (c != "approve", c))
-    expected = sorted({p["expected"] for p in pairs}, key=lambda c: (c != "approve", c))
-    cells = {(p["applied"], p["expected"]): p["count"] for p in pairs}
-    small = len(applied) <= 12 and len(expected) <= 12
-    return {"rows": applied, "columns": expected, "cells": cells, "matrix": small, "pairs": pairs}
+    """The label confusion as a reader wants it: the pairs where QA expected another
+    primary label than the one applied, largest first, then the agreements, summed up."""
+    mismatches = sorted(
+        (p | {"kind": _mismatch_kind(p)} for p in pairs if p["applied"] != p["expected"]),
+        key=lambda p: (-p["count"], MISMATCH_KINDS.index(p["kind"]), p["applied"], p["expected"]),
+    )
+    agreements = sorted(
+        (p for p in pairs if p["applied"] == p["expected"]),
+        key=lambda p: (-p["count"], p["applied"]),
+    )
+    codes = {p[side] for p in pairs for side in ("applied", "expected")} - {"approve"}
+    return {
+        "mismatches": mismatches,
+        "agreements": agreements,
+        "total": sum(p["count"] for p in pairs),
+        "agreed": sum(p["count"] for p in agreements),
+        "names": queries.label_names(codes),
+    }

@@ -121,6 +121,9 @@ def parse_filters(args: MultiDict, user: User) -> DecisionFilters:
         f.month = months.from_text(month)
         if f.month is None:
             f.errors["month"] = f"“{month}” is not a month; use YYYY-MM, e.g. 2026-03."
+        elif f.month > months.current():
+            f.errors["month"] = months.after_message(f.month, months.current())
+            f.month = None
         else:
             f.month_arg = month
     elif not f.q:

@@ -15,22 +15,26 @@ from __future__ import annotations
 
 import codecs
 import csv
+import json
 import os
 import re
 import secrets
 import time
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import IO
 
+import sqlalchemy as sa
 from flask import current_app
 
+from app.database import utcnow
 from app.decisions.intake import FIELDS, REQUIRED_FIELDS, ImportRejected
 from app.decisions.services import import_csv
 from app.errors import ValidationFailed
 from app.extensions import db
 from app.jobs import JobFailed, register
-from app.models import Job, User
+from app.models import Job, Label, User, Vendor
 from app.security.access import size_text
 
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
@@ -369,3 +373,45 @@ def job_upload_available(job: Job) -> bool:
     except JobFailed:
         return False
     return True
+
+
+def sample_rows() -> list[list[str]]:
+    """Two rows in the import format (FIELDS order) that import as they are here: an
+    approve and a reject of a listing, for the first vendor and an active listing label."""
+    vendor = db.session.scalar(sa.select(Vendor.code).order_by(Vendor.code).limit(1)) or "ACME"
+    label = db.session.scalar(
+        sa.select(Label.code)
+        .where(Label.policy_area == "listing", Label.active.is_(True))
+        .order_by(Label.code)
+        .limit(1)
+    )
+    decided = (utcnow() - timedelta(hours=2)).replace(microsecond=0).isoformat()
+    common = {
+        "vendor": vendor,
+        "moderator_id": f"{vendor}-MOD-001",
+        "site": "Manila",
+        "market": "US",
+        "policy_area": "listing",
+        "decided_at": decided,
+    }
+    rows = [
+        {
+            **common,
+            "external_id": f"{vendor.lower()}-sample-0001",
+            "item_id": "LIS-0000001",
+            "item_url": "https://marketplace.example/items/LIS-0000001",
+            "context": json.dumps({"title": "Wireless earbuds", "price": "19.99"}),
+            "decision": "approve",
+            "labels": "",
+        },
+        {
+            **common,
+            "external_id": f"{vendor.lower()}-sample-0002",
+            "item_id": "LIS-0000002",
+            "item_url": "",
+            "context": "",
+            "decision": "reject",
+            "labels": label or "",
+        },
+    ]
+    return [[row[name] for name in FIELDS] for row in rows]

@@ -8,14 +8,21 @@ is checked, then imported, by background jobs whose pages show their progress.
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user
 
 from app.decisions import import_files
 from app.decisions.blueprint import bp
 from app.decisions.forms import ImportConfirmForm, ImportUploadForm
-from app.decisions.intake import FIELDS, OPTIONAL_FIELDS, ImportRejected, ImportResult
+from app.decisions.intake import (
+    FIELD_HELP,
+    FIELDS,
+    OPTIONAL_FIELDS,
+    ImportRejected,
+    ImportResult,
+)
 from app.decisions.services import import_csv
+from app.exports import attachment_headers, csv_stream
 from app.extensions import db
 from app.jobs import enqueue
 from app.jobs.services import ERRORS_KEPT
@@ -37,6 +44,7 @@ def _render_upload(form: ImportUploadForm, status: int = 200, **context):
             form=form,
             fields=FIELDS,
             optional=OPTIONAL_FIELDS,
+            field_help=FIELD_HELP,
             max_size=import_files.max_bytes(),
             **context,
         ),
@@ -112,6 +120,19 @@ def import_upload():
         return _render_problems(upload, rejected, when="check")
     counts = {"rows": result.rows, **result.counts()}
     return render_template("decisions/import_preview.html", upload=upload, result=counts)
+
+
+@bp.get("/import/sample.csv")
+@access(IMPORTERS)
+def import_sample():
+    """A small file in the import format that imports as it is: one approve and one
+    reject, for a vendor and a label that exist here."""
+    body = csv_stream(FIELDS, import_files.sample_rows())
+    return Response(
+        stream_with_context(body),
+        mimetype="text/csv",
+        headers=attachment_headers("decisions-sample.csv"),
+    )
 
 
 @bp.post("/import/confirm")

@@ -10,7 +10,7 @@ pseudonyms; naming another vendor is a 404. Functions take the user explicitly.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import sqlalchemy as sa
@@ -31,7 +31,13 @@ from app.models import (
     User,
     Vendor,
 )
-from app.models.enums import INSPECTION_STATUSES, POLICY_AREAS, SAMPLE_PURPOSES, SEVERITIES
+from app.models.enums import (
+    INSPECTION_STATUSES,
+    POLICY_AREA_NAMES,
+    POLICY_AREAS,
+    SAMPLE_PURPOSES,
+    SEVERITIES,
+)
 from app.sampling.queries import open_work, queue_statement
 from app.scorecards.queries import version_questions
 from app.security.public_ids import public_id
@@ -145,6 +151,8 @@ def parse_filters(args: MultiDict, user: User) -> Filters:
         f.month = months.from_text(month)
         if f.month is None:
             f.errors["month"] = MONTH_MESSAGE
+        elif f.month > months.current():
+            f.errors["month"] = months.after_message(f.month, months.current())
     f.status = _choice(f, args, "status", INSPECTION_STATUSES, "Choose draft or final.")
     if not can_see_work_in_progress(user):
         f.status = "final"  # all they may see; the list says so
@@ -166,6 +174,114 @@ def parse_filters(args: MultiDict, user: User) -> Filters:
     sort = _text(args, "sort") or "newest"
     f.sort = sort if sort in SORTS else "newest"
     return f
+
+
+# What a drill-down's outcome counts, in words: the figure, the phrase for "the N … of M",
+# and the outcome M counts (none: every inspection in scope).
+OUTCOME_FIGURES = {
+    "correct": ("overall accuracy", "the {n} correct of {of}", ""),
+    "incorrect": ("overall accuracy", "the {n} incorrect of {of}", ""),
+    "decision_wrong": ("decision accuracy", "the {n} wrong decisions of {of}", ""),
+    "labels_wrong": (
+        "label accuracy",
+        "the {n} with wrong labels of {of} rejects QA also rejected",
+        "labels_judged",
+    ),
+    "labels_judged": ("label accuracy", "the {n} rejects QA also rejected, of {of}", ""),
+    "false_negative": ("false negatives", "the {n} approved that QA would reject, of {of}", ""),
+    "false_positive": ("false positives", "the {n} rejected that QA would approve, of {of}", ""),
+    "critical": ("critical errors", "the {n} critical of {of}", ""),
+}
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What a filtered list shows, read from its filters alone (so it is true of any URL):
+    the scope ("NORTHSTAR · November 2026 · Listing"), what it counts ("overall accuracy:
+    the 16 incorrect of 135"), which inspections ("Final inspections of contract
+    samples"), and the dashboard section it explains, if any."""
+
+    scope: list[str]
+    counts: str
+    kinds: str
+    dashboard_vendor: Vendor | None
+    dashboard_month: date | None
+    dashboard_section: str | None
+
+
+def _label_words(code: str) -> str:
+    return "Approve" if code == "approve" else code
+
+
+def count(f: Filters, user: User) -> int:
+    """How many inspections `user` may see match the filters."""
+    return db.session.scalar(sa.select(sa.func.count()).select_from(filtered(f, user).subquery()))
+
+
+def explain(f: Filters, user: User, total: int) -> Explanation | None:
+    """The list's explanation when it is filtered (None when it lists everything), with
+    `total` (the list's own count) as the number it shows."""
+    args = f.query_args()
+    if not can_see_work_in_progress(user):
+        args.pop("status", None)  # always "final" for them: not something they chose
+    if not args:
+        return None
+    scope = []
+    if f.vendor is not None:
+        scope.append(f.vendor.code)
+    if f.month is not None:
+        scope.append(f"{f.month:%B %Y}")
+    if f.policy_area:
+        scope.append(POLICY_AREA_NAMES.get(f.policy_area, f.policy_area))
+    for name in TEXT_FILTERS:
+        if getattr(f, name):
+            scope.append(f"{name} {getattr(f, name)}")
+    if f.severity:
+        scope.append(f"severity {f.severity}")
+    if f.inspector is not None:
+        scope.append(f"inspector {display_person(user, f.inspector)}")
+    if f.q:
+        scope.append(f"decision id containing “{f.q}”")
+
+    pair = f.applied or f.expected
+    if f.outcome:
+        figure, phrase, base_outcome = OUTCOME_FIGURES[f.outcome]
+        of = count(replace(f, outcome=base_outcome), user)
+        counts = f"{figure}: " + phrase.format(n=total, of=of)
+    elif pair:
+        of = count(replace(f, applied="", expected=""), user)
+        counts = f"the {total} of {of}"
+    else:
+        counts = f"{total} inspection{'' if total == 1 else 's'}"
+    if pair:
+        applied = _label_words(f.applied) if f.applied else "any"
+        expected = _label_words(f.expected) if f.expected else "any"
+        counts = f"label confusion, applied {applied} and QA expected {expected}: {counts}"
+
+    status = {"final": "Final inspections", "draft": "Drafts"}.get(f.status, "Inspections")
+    purpose = {"contract": " of contract samples", "targeted": " of targeted samples"}
+    kinds = status + purpose.get(f.purpose, "")
+    if f.month is not None:
+        kinds += f", decisions made in {f.month:%B %Y} (UTC)"
+    return Explanation(
+        scope=scope,
+        counts=counts,
+        kinds=kinds + ".",
+        dashboard_vendor=f.vendor,
+        dashboard_month=f.month,
+        dashboard_section=_dashboard_section(f),
+    )
+
+
+def _dashboard_section(f: Filters) -> str | None:
+    """The anchor of the dashboard section a drill-down comes from."""
+    if f.applied or f.expected:
+        return "label-confusion"
+    if f.moderator:
+        return "moderators"
+    if f.purpose == "targeted":
+        return "targeted"
+    return next((f"by-{n}" for n in ("policy_area", "market", "site") if getattr(f, n)), None)
 
 
 def _primary(table, owner_column, owner_id):
@@ -266,6 +382,19 @@ def with_details(stmt: sa.Select) -> sa.Select:
         joinedload(Inspection.decision).joinedload(Decision.vendor),
         joinedload(Inspection.inspector),
     )
+
+
+MAX_MONTH_CHOICES = 36
+
+
+def month_choices(user: User, chosen: date | None) -> list[date]:
+    """The months that have inspections `user` may see, newest first (and the chosen one,
+    so that a filter on an empty month still shows what it is)."""
+    stmt = visible(sa.select(Inspection.month).distinct(), user)
+    found = set(db.session.scalars(stmt.order_by(Inspection.month.desc()).limit(MAX_MONTH_CHOICES)))
+    if chosen is not None and chosen <= months.current():
+        found.add(chosen)
+    return sorted(found, reverse=True)
 
 
 def inspector_choices(user: User) -> list[User]:

@@ -28,6 +28,7 @@ from app.exports import attachment_headers, csv_stream
 from app.inspections import forms, queries, services
 from app.models import Decision, Inspection, SampleItem
 from app.models.enums import INSPECTION_STATUSES, POLICY_AREAS, SAMPLE_PURPOSES, SEVERITIES
+from app.sampling import queries as sampling_queries
 from app.scorecards.queries import published_version
 from app.security.access import access, blueprint_policy, signed_in
 from app.security.predicates import (
@@ -59,13 +60,16 @@ def _helpers():
 @bp.get("/")
 def index():
     f = queries.parse_filters(request.args, current_user)
-    page = None
+    page = explanation = None
     if not f.errors:
         page = paginate(queries.statement(f, current_user), PER_PAGE)
+        explanation = queries.explain(f, current_user, page.total)
     return render_template(
         "inspections/index.html",
         f=f,
         page=page,
+        explanation=explanation,
+        month_choices=queries.month_choices(current_user, f.month),
         vendors=[f.vendor] if f.vendor_fixed else visible_vendors(current_user),
         inspectors=queries.inspector_choices(current_user),
         statuses=INSPECTION_STATUSES,
@@ -133,6 +137,7 @@ def _render_inspect(form, decision, item, inspection, version, questions, status
         scorecard=version,
         questions=questions,
         next_up=queries.next_item(current_user, item) if item is not None else None,
+        progress=sampling_queries.item_progress(item) if item is not None else None,
         **_decision_context(decision),
     ), status
 

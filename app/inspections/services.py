@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app import months
 from app.audit.services import record
+from app.database import utcnow
 from app.errors import Conflict, NotAllowed, ValidationFailed
 from app.extensions import db
 from app.inspections.queries import inspection_of, open_item_for, questions_of
@@ -336,9 +337,9 @@ def _history(inspection: Inspection, source: str, actor: User, reason: str = "")
     db.session.flush()
 
 
-def _finalise(inspection: Inspection, item: SampleItem | None) -> None:
+def _finalise(inspection: Inspection, item: SampleItem | None, now: datetime) -> None:
     inspection.status = "final"
-    inspection.finalised_at = datetime.now(UTC)
+    inspection.finalised_at = now
     if item is not None and item.status == "pending":
         item.status = "inspected"
 
@@ -396,7 +397,12 @@ def create_inspection(
     verdict = check_verdict(values, decision, questions)
     if finalise:
         check_final(verdict, questions)
+    # One clock reading for the whole change: an inspection finalised at creation was
+    # created and finalised at the same instant, never a few milliseconds "before".
+    now = utcnow()
     inspection = Inspection(
+        created_at=now,
+        updated_at=now,
         decision=decision,
         vendor_id=decision.vendor_id,
         sample_item=item,
@@ -410,7 +416,7 @@ def create_inspection(
     db.session.add(inspection)
     _apply(inspection, verdict, decision, questions)
     if finalise:
-        _finalise(inspection, item)
+        _finalise(inspection, item, now)
     try:
         with db.session.begin_nested():
             db.session.flush()
@@ -474,8 +480,10 @@ def update_inspection(
     before = snapshot(inspection)
     _claim_version(inspection, version)
     _apply(inspection, verdict, decision, questions)
+    now = utcnow()
+    inspection.updated_at = now
     if finalise:
-        _finalise(inspection, inspection.sample_item)
+        _finalise(inspection, inspection.sample_item, now)
     _history(inspection, "finalise" if finalise else "edit", actor)
     _audit(inspection, "inspection.finalise" if finalise else "inspection.update", before, actor)
     return inspection

@@ -162,7 +162,7 @@ class _DrawParameters(BaseForm):
     risk_weights = TextAreaField(
         "Risk weights", validators=[Length(max=5000)], description=WEIGHTS_HELP
     )
-    inspectors = SelectMultipleField(
+    inspectors = MultiCheckboxField(
         "Inspectors",
         choices=[],
         description="Items are dealt to them round-robin in draw order. Optional.",
@@ -248,7 +248,7 @@ class CancelForm(BaseForm):
 
 
 class AssignForm(BaseForm):
-    inspectors = SelectMultipleField("Inspectors", choices=[])
+    inspectors = MultiCheckboxField("Inspectors", choices=[])
     only_unassigned = BooleanField("Only items nobody has yet", default=True)
 
     def __init__(self, *args, **kwargs):

@@ -6,10 +6,13 @@ what a user may see takes that user explicitly. Flask-free."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
 
 import sqlalchemy as sa
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import aliased, joinedload
 
+from app import months
 from app.extensions import db
 from app.models import Decision, Inspection, Sample, SampleItem, SamplingPlan, User, Vendor
 from app.models.enums import SAMPLE_ITEM_STATES
@@ -237,3 +240,173 @@ def plan_samples(plan: SamplingPlan, user: User) -> sa.Select:
     return visible(sa.select(Sample).where(Sample.plan_id == plan.id), user).order_by(
         Sample.created_at.desc(), Sample.id.desc()
     )
+
+
+# Progress through a queue -------------------------------------------------------------
+
+
+def period_text(start: date, end: date) -> str:
+    """A sample's period in words: "November 2026" for a whole calendar month, else
+    "2026-11-03 to 2026-11-09"."""
+    if start.day == 1 and end == months.last_day(start):
+        return f"{start:%B %Y}"
+    return f"{start:%Y-%m-%d} to {end:%Y-%m-%d}"
+
+
+@dataclass(frozen=True)
+class QueueSample:
+    """One open sample's share of an inspector's queue: the items assigned to them (not
+    skipped), how many are inspected, pending and drafted, and where to go on."""
+
+    sample_id: int
+    vendor_code: str
+    purpose: str
+    period_start: date
+    period_end: date
+    assigned: int
+    done: int
+    pending: int
+    drafts: int
+    first_draft_item: int | None
+    first_pending_item: int | None
+
+    @property
+    def period(self) -> str:
+        return period_text(self.period_start, self.period_end)
+
+    @property
+    def started(self) -> bool:
+        """Partly worked: something inspected or drafted already (*Continue*, not *Start*)."""
+        return bool(self.done or self.drafts)
+
+    @property
+    def next_item(self) -> int | None:
+        """The item to open: a draft first (work left half done), else the first pending."""
+        return self.first_draft_item or self.first_pending_item
+
+
+@dataclass(frozen=True)
+class QueueProgress:
+    """An inspector's queue over every open sample, sample by sample (oldest first)."""
+
+    samples: list[QueueSample]
+
+    @property
+    def assigned(self) -> int:
+        return sum(s.assigned for s in self.samples)
+
+    @property
+    def done(self) -> int:
+        return sum(s.done for s in self.samples)
+
+    @property
+    def pending(self) -> int:
+        return sum(s.pending for s in self.samples)
+
+    @property
+    def drafts(self) -> int:
+        return sum(s.drafts for s in self.samples)
+
+    @property
+    def waiting(self) -> list[QueueSample]:
+        """The samples with items still to inspect."""
+        return [s for s in self.samples if s.pending]
+
+    @property
+    def next_sample(self) -> QueueSample | None:
+        """Where *Start* / *Continue* on the whole queue leads: the oldest sample with work
+        left (queue order)."""
+        return next(iter(self.waiting), None)
+
+
+def _count_if(condition) -> sa.ColumnElement[int]:
+    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+
+def queue_progress(user: User) -> QueueProgress:
+    """`user`'s share of every open sample, counted by SQL: one row per sample."""
+    draft = aliased(Inspection)
+    has_draft = draft.id.is_not(None)
+    stmt = (
+        sa.select(
+            SampleItem.sample_id,
+            Vendor.code,
+            Sample.purpose,
+            Sample.period_start,
+            Sample.period_end,
+            sa.func.count(SampleItem.id),
+            _count_if(SampleItem.status == "inspected"),
+            _count_if(SampleItem.status == "pending"),
+            sa.func.count(draft.id),
+            sa.func.min(sa.case((has_draft, SampleItem.id))),
+            sa.func.min(sa.case((SampleItem.status == "pending", SampleItem.id))),
+        )
+        .join(Sample, Sample.id == SampleItem.sample_id)
+        .join(Vendor, Vendor.id == Sample.vendor_id)
+        .outerjoin(
+            draft,
+            sa.and_(
+                draft.sample_item_id == SampleItem.id,
+                draft.status == "draft",
+                SampleItem.status == "pending",
+            ),
+        )
+        .where(
+            Sample.state == "open",
+            SampleItem.assignee_id == user.id,
+            SampleItem.status != "skipped",
+        )
+        .group_by(
+            SampleItem.sample_id,
+            Vendor.code,
+            Sample.purpose,
+            Sample.period_start,
+            Sample.period_end,
+            Sample.created_at,
+        )
+        .order_by(Sample.created_at, SampleItem.sample_id)
+    )
+    return QueueProgress([QueueSample(*row) for row in db.session.execute(stmt)])
+
+
+@dataclass(frozen=True)
+class ItemProgress:
+    """Where an item stands in its assignee's share of its sample: item `position` of
+    `total`, `done` of them inspected; `left` items pending in that person's queue."""
+
+    position: int
+    total: int
+    done: int
+    left: int
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.done / self.total) if self.total else 0
+
+
+def item_progress(item: SampleItem) -> ItemProgress:
+    """Progress through the items of `item`'s sample that share its assignee (every item
+    of the sample when it has none), in queue order; skipped items do not count."""
+    conditions = [SampleItem.sample_id == item.sample_id, SampleItem.status != "skipped"]
+    if item.assignee_id is not None:
+        conditions.append(SampleItem.assignee_id == item.assignee_id)
+    total, position, done = db.session.execute(
+        sa.select(
+            sa.func.count(SampleItem.id),
+            _count_if(SampleItem.id <= item.id),
+            _count_if(SampleItem.status == "inspected"),
+        ).where(*conditions)
+    ).one()
+    left = 0
+    if item.assignee_id is not None:
+        left = db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(SampleItem)
+            .join(Sample, Sample.id == SampleItem.sample_id)
+            .where(
+                SampleItem.assignee_id == item.assignee_id,
+                SampleItem.status == "pending",
+                Sample.state == "open",
+            )
+        )
+    return ItemProgress(int(position), int(total), int(done), int(left or 0))

@@ -466,4 +466,11 @@ def queue():
                 abort(404)
     page = paginate(queries.queue_statement(who))
     drafts = queries.items_with_drafts([item.id for item in page.items])
-    return render_template("sampling/queue.html", page=page, who=who, people=people, drafts=drafts)
+    return render_template(
+        "sampling/queue.html",
+        page=page,
+        who=who,
+        people=people,
+        drafts=drafts,
+        progress=queries.queue_progress(who),
+    )

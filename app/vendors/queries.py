@@ -84,3 +84,13 @@ def contracts_in_force(vendor_ids: Iterable[int], month: date) -> dict[int, Vend
         ),
     )
     return {c.vendor_id: c for c in db.session.scalars(stmt)}
+
+
+def vendor_team(vendor: Vendor, user: User) -> list[tuple[str, str, str]]:
+    """The active people of `vendor` (name, email, role), as far as `user` may see them."""
+    stmt = visible(
+        sa.select(User.name, User.email, User.role).where(User.vendor_id == vendor.id, User.active),
+        user,
+        User,
+    ).order_by(sa.func.lower(User.name), User.email)
+    return [tuple(row) for row in db.session.execute(stmt)]

@@ -9,9 +9,11 @@ from flask_login import current_user
 
 from app import months
 from app.extensions import db
+from app.metrics.queries import SHARE_NAMES
 from app.security.access import access, blueprint_policy, signed_in
+from app.security.predicates import can_see_all_vendors
 from app.security.roles import ROLE_ADMIN
-from app.security.scoping import vendor_or_404
+from app.security.scoping import list_vendor_or_404, vendor_or_404
 from app.validation import holiday_countries, time_zones
 from app.vendors import queries, services
 from app.vendors.forms import ContractForm, VendorForm
@@ -26,7 +28,11 @@ T = TypeVar("T")
 
 @bp.get("/")
 def index():
-    """The vendors the user may see, searched, filtered and with the contract in force."""
+    """The vendors the user may see, searched, filtered and with the contract in force.
+    A vendor user has one vendor: *My vendor* opens its page, not a list of one."""
+    if not can_see_all_vendors(current_user):
+        vendor, _ = list_vendor_or_404(None, current_user)
+        return redirect(url_for("vendors.detail", code=vendor.code))
     q = (request.args.get("q") or "").strip()
     status = request.args.get("status", "active")
     if status not in queries.VENDOR_STATUSES:
@@ -58,6 +64,8 @@ def detail(code: str):
         month=month,
         in_force=vendor.contract_for(month),
         can_delete=services.can_delete_contract,
+        team=queries.vendor_team(vendor, current_user),
+        metric_names=SHARE_NAMES,
     )
 
 

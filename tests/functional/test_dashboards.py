@@ -7,12 +7,14 @@ every vendor."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from app import months
 from app.extensions import db
 from app.metrics.definitions import wilson_interval
 from app.models.enums import POLICY_AREA_NAMES
@@ -256,7 +258,7 @@ def test_the_vendor_dashboard_shows_the_numbers_of_the_metrics_api(
         api_rows = {row["key"]: row for row in body["breakdowns"][key]}
         page_rows = {}
         for cells in rows_of(tables[title]):
-            label = cells[0].text().replace("below target", "").strip()
+            label = cells[0].text().replace("flagged", "").strip()
             page_rows[label] = cells
         names = {POLICY_AREA_NAMES[k] if key == "policy_area" else k: k for k in api_rows}
         assert set(page_rows) == set(names), key
@@ -285,7 +287,7 @@ def test_every_breakdown_cell_matches_the_api(client, login_as, api_client, worl
 
 def drill(doc: Node, table: str, label: str, column: int) -> str:
     for cells in rows_of(tables_by_heading(doc)[table]):
-        if cells[0].text().replace("below target", "").strip() == label:
+        if cells[0].text().replace("flagged", "").strip() == label:
             return cells[column].find("a").attrs["href"]
     raise AssertionError(f"no row {label} in {table}")
 
@@ -351,28 +353,113 @@ def test_drill_down_links_list_exactly_the_inspections_a_number_counts(
     assert listed_ids(follow(client, link)) == ids(world.targeted)
 
 
-def test_a_label_confusion_cell_lists_its_inspections(client, login_as, world):
+def label_code(cell: Node) -> str:
+    """The label code a confusion cell names ("Approve (no label)": approve)."""
+    first = cell.text().split()[0]
+    return "approve" if first == "Approve" else first
+
+
+@module_world
+def confused():
+    """CONF's March: QA agrees with six LST-A rejects and four approves; it expected
+    LST-B for three LST-A rejects, approve for two, and LST-A for one approve."""
+    inspections.scorecard("listing")
+    label_a = LabelFactory(policy_area="listing", code="LST-A", name="Counterfeit goods")
+    label_b = LabelFactory(policy_area="listing", code="LST-B", name="Prohibited item")
+    vendor = VendorFactory(code="CONF", name="Confusion Co")
+    inspector = UserFactory(role="qa_inspector")
+    plan = (
+        [(label_a, label_a)] * 6
+        + [(None, None)] * 4
+        + [(label_a, label_b)] * 3
+        + [(label_a, None)] * 2
+        + [(None, label_a)]
+    )
+    start = month_start(MARCH)
+    rows = [
+        inspections.decision(
+            vendor, decided=start + timedelta(hours=i + 1), labels=[applied] if applied else []
+        )
+        for i, (applied, _) in enumerate(plan)
+    ]
+    inspections.sample_of(vendor, rows)
+    for row, (applied, expected) in zip(rows, plan, strict=True):
+        if applied == expected:
+            inspections.inspect(row, inspector)
+        else:
+            inspections.inspect(
+                row,
+                inspector,
+                expected="reject" if expected else "approve",
+                expected_labels=[expected.code] if expected else [],
+                severity="major",
+            )
+    db.session.commit()
+    return vendor
+
+
+def confusion_link_ids(client, href: str) -> int:
+    return len(listed_ids(follow(client, href)))
+
+
+def test_label_confusion_shows_the_disagreements_first_largest_first(client, login_as, confused):
+    """The confusion once listed every pair alphabetically, so the one mismatch hid among
+    dozens of agreements."""
+    login_as("qa_lead")
+    doc = parse(client.get(f"/dashboards/vendors/CONF?month={MARCH}"))
+
+    summary = next(p for p in doc.find_all("p") if p.attrs.get("id") == "confusion-summary")
+    assert summary.text() == (
+        "QA agreed with the primary label in 10 of 16 inspections (62.5%)."
+        " 6 disagreed, in 3 pairs of labels, largest first:"
+    )
+    table = tables_by_heading(doc)["Label confusion"]  # the first table: the mismatches
+    shown = [
+        (label_code(cells[0]), label_code(cells[1]), cells[2].text(), cells[3].text())
+        for cells in rows_of(table)
+    ]
+    assert shown == [
+        ("LST-A", "LST-B", "Rejected under another label", "3"),
+        ("LST-A", "approve", "Rejected, should have been approved", "2"),
+        ("approve", "LST-A", "Approved, should have been rejected", "1"),
+    ]
+    first = rows_of(table)[0]
+    assert first[0].text() == "LST-A Counterfeit goods"  # the name says what a code means
+    assert first[1].text() == "LST-B Prohibited item"
+    for cells, (*_, count) in zip(rows_of(table), shown, strict=True):
+        link = cells[3].find("a")
+        assert confusion_link_ids(client, link.attrs["href"]) == int(count)
+        assert link.attrs["aria-label"].startswith(f"{count} inspection")
+
+    # The agreements come after, summed up, each still a drill-down.
+    details = doc.find("details")
+    assert details.find("summary").text() == "Agreements: 10 inspections over 2 labels"
+    agreements = [(label_code(c[0]), c[1].text()) for c in rows_of(details.find("table"))]
+    assert agreements == [("LST-A", "6"), ("approve", "4")]
+    for cells in rows_of(details.find("table")):
+        href = cells[1].find("a").attrs["href"]
+        assert confusion_link_ids(client, href) == int(cells[1].text())
+
+
+def test_label_confusion_of_the_realistic_month_links_every_pair(client, login_as, world):
     login_as("qa_lead")
     doc = parse(client.get(f"/dashboards/vendors/ACME?month={MARCH}"))
-    table = next(t for h, t in tables_by_heading(doc).items() if h.startswith("Label confusion"))
-    header = [th.text() for th in table.find("thead").find_all("th")][1:]
-    checked = 0
-    for cells in rows_of(table):
-        applied = cells[0].text()
-        for expected, cell in zip(header, cells[1:], strict=True):
-            link = cell.find("a")
-            if link is None:
-                continue
-            wanted = {
-                c.inspection.id
-                for c in world.contract
-                if (c.labels[0] if c.decision == "reject" else "approve") == applied
-                and (c.expected_labels[0] if c.expected == "reject" else "approve") == expected
-            }
-            assert link.text() == str(len(wanted))
-            assert listed_ids(follow(client, link.attrs["href"])) == wanted, (applied, expected)
-            checked += 1
-    assert checked >= 10
+
+    def primary(labels) -> str:
+        return labels[0] if labels else "approve"
+
+    pairs = Counter((primary(c.labels), primary(c.expected_labels)) for c in world.contract)
+    table = tables_by_heading(doc)["Label confusion"]
+    shown = {(label_code(c[0]), label_code(c[1])): c[3] for c in rows_of(table)}
+    assert set(shown) == {pair for pair in pairs if pair[0] != pair[1]}
+    for (applied, expected), cell in shown.items():
+        wanted = {
+            c.inspection.id
+            for c in world.contract
+            if (primary(c.labels), primary(c.expected_labels)) == (applied, expected)
+        }
+        assert cell.text() == str(len(wanted))
+        assert listed_ids(follow(client, cell.find("a").attrs["href"])) == wanted
 
 
 # Target status -------------------------------------------------------------------------------
@@ -500,10 +587,12 @@ def test_a_month_before_the_contract_has_no_target(client, login_as, statuses):
 
 
 def trend_svgs(doc: Node) -> list[Node]:
+    """The trend charts drawn for wide screens (each has a narrow twin for phones)."""
     return [
         svg
         for svg in doc.find_all("svg")
         if (svg.attrs.get("aria-labelledby") or "").startswith("trend-")
+        and "-narrow-" not in svg.attrs["aria-labelledby"]
     ]
 
 
@@ -526,7 +615,7 @@ def test_the_six_month_trend_is_an_inline_svg_with_a_point_per_month(client, log
     charts = trend_svgs(parse(response))
     assert len(charts) == 2  # accuracy and critical errors
     for svg in charts:
-        markers = svg.find_all(cls="marker")
+        markers = svg.find_all(cls="qa-chart-marker")
         assert len(markers) == 6
         titles = [m.find("title").text() for m in markers]
         for title, month in zip(titles, months, strict=True):
@@ -535,7 +624,7 @@ def test_the_six_month_trend_is_an_inline_svg_with_a_point_per_month(client, log
             assert "style" not in node.attrs, node.tag
             assert node.tag != "style"
     accuracy = charts[0]
-    titles = [m.find("title").text() for m in accuracy.find_all(cls="marker")]
+    titles = [m.find("title").text() for m in accuracy.find_all(cls="qa-chart-marker")]
     # October: 1 of 2 right; March: 6 of 7.
     assert "50.0%" in titles[0] and "85.7%" in titles[-1]
     # Each point links to its month's dashboard.
@@ -548,8 +637,8 @@ def test_months_without_data_are_gaps_in_the_trend(client, login_as, statuses):
     login_as("qa_lead")
     response = client.get("/dashboards/vendors/TGT?month=2026-04")
     accuracy = trend_svgs(parse(response))[0]
-    assert len(accuracy.find_all(cls="marker")) == 3  # January to March
-    assert len(accuracy.find_all(cls="no-data")) == 3  # November, December, April
+    assert len(accuracy.find_all(cls="qa-chart-marker")) == 3  # January to March
+    assert len(accuracy.find_all(cls="qa-chart-no-data")) == 3  # November, December, April
     page = response.get_data(as_text=True)
     assert "style=" not in page[page.index("<svg") : page.rindex("</svg>")]
 
@@ -580,9 +669,14 @@ def test_a_moderator_is_flagged_only_when_the_interval_is_below_target(
         cells[0].text().split()[0]: cells for cells in rows_of(tables_by_heading(doc)["Moderators"])
     }
     assert set(rows) == {"MOD-BAD", "MOD-UNLUCKY", "MOD-GOOD"}
-    flagged = {key for key, cells in rows.items() if "below target" in cells[0].text()}
+    flagged = {key for key, cells in rows.items() if "flagged" in cells[0].text()}
     assert flagged == {"MOD-BAD"}
-    assert rows["MOD-BAD"][3].text() == f"upper bound {pct(wilson_interval(2, 10)[1])}"
+    # The optimistic end of the range, and why it flags: in words, not statistics.
+    assert rows["MOD-BAD"][3].text() == f"{pct(wilson_interval(2, 10)[1])} · still below target"
+    assert rows["MOD-UNLUCKY"][3].text() == pct(wilson_interval(1, 2)[1])
+    page = " ".join(doc.text().split())
+    assert "flagged means even the optimistic estimate is below the target (90.0%)" in page
+    assert "Surely low" not in page and "upper bound" not in page
     body = api_metrics(api_client, user, "FLAG", MARCH)
     assert {r["key"] for r in body["breakdowns"]["moderator"] if r["flagged"]} == {"MOD-BAD"}
 
@@ -716,6 +810,11 @@ def test_a_bad_month_falls_back_to_the_default_month(client, login_as, world, ba
         assert response.status_code == 200, url
         assert default.strftime("%B %Y") in heading(response), url
         assert selected_month(response) == default.strftime("%Y-%m"), url
+        notice = parse(response).find("div", "alert")
+        if bad.replace("%00", ""):  # none (NULs are dropped) asks for the default
+            assert notice.text().endswith(f"Showing {default:%B %Y}."), url
+        else:
+            assert notice is None
 
 
 def test_the_month_picker_offers_recent_months_and_shows_the_chosen_one(client, login_as, world):
@@ -725,7 +824,46 @@ def test_the_month_picker_offers_recent_months_and_shows_the_chosen_one(client, 
     assert selected_month(response) == MARCH
     select = parse(response).find("select")
     values = [o.attrs["value"] for o in select.find_all("option")]
-    assert values[0] == last_month().strftime("%Y-%m") and MARCH in values
+    options = [o.text() for o in select.find_all("option")]
+    current = months.current()
+    # The month so far first, then the months before it, newest first.
+    assert values[0] == current.strftime("%Y-%m")
+    assert options[0] == f"{current:%B %Y} (so far)"
+    assert values[1] == last_month().strftime("%Y-%m") and MARCH in values
+    assert values == sorted(values, reverse=True)
+
+
+@pytest.mark.parametrize("page", ["/dashboards/vendors/ACME", "/dashboards/"])
+def test_a_month_after_the_current_one_is_refused_with_a_notice(client, login_as, world, page):
+    """`?month=2030-01` once showed an empty dashboard and filled the month menu with
+    2028 to 2030."""
+    login_as("qa_lead")
+    current, default = months.current(), last_month()
+    for future in (months.next_month(current), date(2030, 1, 1), date(2100, 12, 1)):
+        response = client.get(f"{page}?month={future:%Y-%m}")
+        assert response.status_code == 200
+        doc = parse(response)
+        notice = doc.find("div", "alert").text()
+        assert notice == (
+            f"Month {future:%Y-%m} is after the current month ({current:%Y-%m})."
+            f" Showing {default:%B %Y}."
+        )
+        assert default.strftime("%B %Y") in heading(response)
+        values = [o.attrs["value"] for o in doc.find("select").find_all("option")]
+        assert max(values) == current.strftime("%Y-%m")
+        assert selected_month(response) == default.strftime("%Y-%m")
+    # The current month itself is a month like any other.
+    response = client.get(f"{page}?month={current:%Y-%m}")
+    assert parse(response).find("div", "alert") is None
+    assert selected_month(response) == current.strftime("%Y-%m")
+
+
+def test_an_old_month_keeps_the_recent_ones_on_offer(client, login_as, world):
+    login_as("qa_lead")
+    response = client.get("/dashboards/?month=2020-01")
+    values = [o.attrs["value"] for o in parse(response).find("select").find_all("option")]
+    assert values[0] == months.current().strftime("%Y-%m")
+    assert values[-1] == "2020-01" and selected_month(response) == "2020-01"
 
 
 @pytest.mark.parametrize("page", ["/dashboards/vendors/ACME", "/dashboards/"])
@@ -741,3 +879,212 @@ def test_odd_vendor_codes_in_the_path_are_not_found(client, login_as, world, cod
     login_as("qa_lead")
     response = client.get(f"/dashboards/vendors/{code}?month={MARCH}")
     assert response.status_code == 404, response.status_code
+
+
+# The charts as a page shows them --------------------------------------------------------------
+
+
+DASHBOARDS = [f"/dashboards/?month={MARCH}", f"/dashboards/vendors/ACME?month={MARCH}"]
+
+
+def bootstrap_classes() -> set[str]:
+    from tests.unit.test_charts import bootstrap_classes as read
+
+    return read()
+
+
+def ancestors(node: Node):
+    while node.parent is not None:
+        node = node.parent
+        yield node
+
+
+def svg_classes(svg: Node) -> set[str]:
+    return {name for node in svg.iter() for name in node.classes}
+
+
+@pytest.mark.parametrize("url", DASHBOARDS)
+def test_every_chart_has_a_visible_title_and_the_same_text_size(client, login_as, world, url):
+    login_as("qa_lead")
+    doc = parse(client.get(url))
+    svgs = doc.find_all("svg")
+    assert len(svgs) == (2 if url.startswith("/dashboards/?") else 6)  # wide and narrow each
+    framework = bootstrap_classes()
+    for svg in svgs:
+        # A heading above the chart says what it shows, in words anyone can see.
+        figure = next(a for a in ancestors(svg) if a.tag == "figure")
+        caption = figure.find("figcaption")
+        title = caption.find_all()[0]
+        assert title.tag in ("h2", "h3") and title.text()
+        # One text scale: drawn at its own size (1 unit = 1 px, never scaled up) with one
+        # font size, so every chart's text reads the same.
+        _, _, width, height = (float(v) for v in svg.attrs["viewbox"].split())
+        assert float(svg.attrs["width"]) == width and float(svg.attrs["height"]) == height
+        assert svg.attrs["font-size"] == "12"
+        assert "qa-chart" in svg.classes
+        # No class the page's CSS framework styles (Bootstrap's .row once stretched bars).
+        assert svg_classes(svg) & framework == set()
+    # Each chart comes wide (tablets, laptops) and narrow (phones); one shows at a time.
+    shown_on = [next(a for a in ancestors(svg) if a.tag == "div").classes for svg in svgs]
+    assert sum({"d-none", "d-md-block"} <= c for c in shown_on) == len(svgs) / 2
+    assert sum(c == {"d-md-none"} for c in shown_on) == len(svgs) / 2
+
+
+@pytest.mark.parametrize("url", DASHBOARDS)
+def test_no_chart_image_holds_a_link(client, login_as, world, url):
+    """axe: nested-interactive. The drill-downs lie over the drawing, outside the image,
+    each with a name a screen reader reads."""
+    login_as("qa_lead")
+    doc = parse(client.get(url))
+    links = 0
+    for svg in doc.find_all("svg"):
+        images = [n for n in svg.iter() if n.attrs.get("role") == "img"]
+        assert len(images) == 1
+        assert images[0].find_all("a") == []
+        for link in svg.find_all("a"):
+            assert link.attrs["aria-label"] and link.attrs["href"].startswith("/")
+            links += 1
+    assert links
+
+
+def test_overview_bars_are_as_long_as_each_vendors_accuracy(client, login_as, world):
+    """The rect widths were right but Bootstrap drew every bar full width: the widths must
+    be proportional, and nothing in the page may restyle them."""
+    login_as("qa_lead")
+    response = client.get(f"/dashboards/?month={MARCH}")
+    body, doc = response.get_data(as_text=True), parse(response)
+    wide = next(s for s in doc.find_all("svg") if "narrow" not in s.attrs["aria-labelledby"])
+    rows = {row.find("text").text(): row.find("rect") for row in wide.find_all("g", "qa-chart-row")}
+    correct_share = sum(correct(c) for c in world.contract) / len(world.contract)
+    widths = {code: float(rect.attrs["width"]) for code, rect in rows.items() if rect}
+    assert set(widths) == {"ACME", "GLOBEX"}
+    table = {
+        cells[0].find("a").text(): cells[2].text().split()[0]
+        for cells in rows_of(doc.find("table"))
+    }
+    shares = {code: float(table[code].rstrip("%")) / 100 for code in widths}
+    assert shares["ACME"] == pytest.approx(correct_share, abs=0.0005)
+    assert shares["ACME"] != shares["GLOBEX"]
+    # The axis as a reader sees it: its labelled gridlines, from 0% on.
+    grid = wide.find("g", "qa-chart-grid")
+    ticks = [
+        (float(label.text().rstrip("%")) / 100, float(line.attrs["x1"]))
+        for label, line in zip(grid.find_all("text"), grid.find_all("line"), strict=True)
+    ]
+    (zero, x0), (top, x1) = ticks[0], ticks[-1]
+    assert zero == 0.0
+    for code, width in widths.items():
+        assert width == pytest.approx(shares[code] * (x1 - x0) / top, abs=0.6), code
+    assert 'class="row' not in body[body.index("<svg") : body.rindex("</svg>")]
+
+
+# Drill-downs say what they list ----------------------------------------------------------------
+
+
+def explanation(doc: Node) -> Node | None:
+    found = [n for n in doc.find_all("section") if n.attrs.get("id") == "list-explanation"]
+    return found[0] if found else None
+
+
+def listed_total(doc: Node) -> int:
+    """The list's own count (under the table: "1 to 16 of 16 inspections"), or 0."""
+    for node in doc.find_all("span", "small"):
+        match = re.fullmatch(r"\d+\W\d+ of (\d+) inspections", node.text())
+        if match:
+            return int(match[1])
+    return 0
+
+
+@pytest.mark.parametrize("role", ["qa_lead", "vendor_viewer"])
+def test_a_drill_down_says_what_it_lists_with_the_lists_own_count(client, login_as, world, role):
+    login_as(role, vendor=world.vendor if role == "vendor_viewer" else None)
+    doc = parse(client.get(f"/dashboards/vendors/ACME?month={MARCH}"))
+    shown = {name: tile_figures(t) for name, t in tiles(doc).items()}
+    n = len(world.contract)
+    judged = sum(1 for c in world.contract if c.decision == c.expected == "reject")
+    expected = {
+        "Overall accuracy": "overall accuracy: the 16 incorrect of 27",
+        "Decision accuracy": "decision accuracy: the {} wrong decisions of 27",
+        "Label accuracy": (
+            f"label accuracy: the {{}} with wrong labels of {judged} rejects QA also rejected"
+        ),
+        "False negatives": "false negatives: the {} approved that QA would reject, of 27",
+        "False positives": "false positives: the {} rejected that QA would approve, of 27",
+        "Critical errors": "critical errors: the {} critical of 27",
+        "Inspected": "27 inspections",
+    }
+    assert n == 27
+    for tile, words in expected.items():
+        href = shown[tile]["href"]
+        page = parse(follow(client, href))
+        banner = explanation(page)
+        listed = listed_total(page)
+        assert listed == len(listed_ids(follow(client, href)))
+        headline = banner.find("p").text()
+        assert headline == f"ACME · March 2026 · {words.format(listed)}", tile
+        assert banner.find_all("p")[1].text() == (
+            "Final inspections of contract samples, decisions made in March 2026 (UTC)."
+        )
+        back = banner.find("a", "btn")
+        assert back.attrs["href"] == f"/dashboards/vendors/ACME?month={MARCH}"
+        assert "GLOBEX" not in (page if role == "vendor_viewer" else banner).text()
+
+    # A moderator's row, and a label pair: the banner names them and links back to them.
+    mod_a = drill(doc, "Moderators", "MOD-A", 2)
+    page = parse(follow(client, mod_a))
+    total = sum(1 for c in world.contract if c.moderator == "MOD-A")
+    wrong = sum(1 for c in world.contract if c.moderator == "MOD-A" and not correct(c))
+    assert explanation(page).find("p").text() == (
+        f"ACME · March 2026 · moderator MOD-A · overall accuracy: the {wrong} incorrect of {total}"
+    )
+    assert listed_total(page) == wrong
+    back = explanation(page).find("a", "btn").attrs["href"]
+    assert back == f"/dashboards/vendors/ACME?month={MARCH}#moderators"
+
+    pair = rows_of(tables_by_heading(doc)["Label confusion"])[0]
+    page = parse(follow(client, pair[3].find("a").attrs["href"]))
+    applied, expected_code = label_code(pair[0]), label_code(pair[1])
+    words = {"approve": "Approve"}
+    assert explanation(page).find("p").text() == (
+        f"ACME · March 2026 · label confusion, applied {words.get(applied, applied)} and QA"
+        f" expected {words.get(expected_code, expected_code)}: the {pair[3].text()} of 27"
+    )
+    assert explanation(page).find("a", "btn").attrs["href"].endswith("#label-confusion")
+
+
+def test_the_explanation_is_read_from_any_url(client, login_as, world):
+    """Not from a free-text parameter: whatever the filters, the banner says them."""
+    login_as("qa_lead")
+    url = (
+        f"/inspections/?vendor=ACME&month={MARCH}&status=final&purpose=contract"
+        "&policy_area=seller&outcome=critical&site=Cebu"
+    )
+    page = parse(follow(client, url))
+    scope = [c for c in world.contract if c.area == "seller" and c.site == "Cebu"]
+    critical = sum(1 for c in scope if c.severity == "critical")
+    assert scope and critical
+    assert listed_total(page) == critical
+    assert explanation(page).find("p").text() == (
+        f"ACME · March 2026 · Seller · site Cebu · critical errors: the {critical} critical"
+        f" of {len(scope)}"
+    )
+    back = explanation(page).find("a", "btn").attrs["href"]
+    assert back == f"/dashboards/vendors/ACME?month={MARCH}#by-policy_area"
+    # Without a vendor it leads back to the QA overview; without filters there is nothing
+    # to explain.
+    page = parse(follow(client, f"/inspections/?month={MARCH}&status=final"))
+    assert explanation(page).find_all("p")[1].text() == (
+        "Final inspections, decisions made in March 2026 (UTC)."
+    )
+    assert explanation(page).find("a", "btn").attrs["href"] == f"/dashboards/?month={MARCH}"
+    assert explanation(parse(follow(client, "/inspections/"))) is None
+
+
+def test_a_vendor_user_never_reads_another_vendors_name_in_the_explanation(client, login_as, world):
+    login_as("vendor_viewer", vendor=world.vendor)
+    for query in (f"month={MARCH}", f"month={MARCH}&moderator=MOD-A", "outcome=incorrect"):
+        page = parse(follow(client, f"/inspections/?{query}"))
+        text = explanation(page).text()
+        assert text.startswith("ACME"), query
+        assert "GLOBEX" not in page.text() and "Globex" not in page.text()
+    assert client.get(f"/inspections/?vendor=GLOBEX&month={MARCH}").status_code == 404

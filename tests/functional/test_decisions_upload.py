@@ -102,6 +102,34 @@ def _empty_imports_folder(app):
 # The page: upload, preview, confirm ---------------------------------------------------
 
 
+def test_the_import_page_explains_every_column_and_its_sample_imports_as_it_is(
+    client, login_as, reference
+):
+    login_as("qa_lead")
+    page = client.get("/decisions/import").get_data(as_text=True)
+    for name in FIELDS:
+        needed = "optional" if name in ("item_url", "context", "labels") else "required"
+        assert re.search(rf"<code>{name}</code></td>\s*<td>(<[^>]+>)?{needed}<", page), name
+    response = client.get("/decisions/import/sample.csv")
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    sample = response.get_data()
+    rows = list(csv.DictReader(io.StringIO(sample.decode("utf-8-sig"))))
+    assert [r["decision"] for r in rows] == ["approve", "reject"]
+    assert rows[1]["labels"] in ("UPL-FAKE", "UPL-SPAM")
+
+    preview = _upload(client, sample, name="decisions-sample.csv").get_data(as_text=True)
+    assert "All 2 rows are valid" in preview
+    assert re.search(r'data-count="created">2<', preview)
+    assert _decision_count() == 0
+
+
+def test_vendor_users_get_no_sample_file(client, login_as, reference):
+    login_as("vendor_lead", reference[0])
+    assert client.get("/decisions/import/sample.csv").status_code in (403, 404)
+
+
 def test_upload_previews_then_confirm_imports(app, client, login_as, reference):
     login_as("qa_lead")
     DecisionFactory(external_id="UP-00002", vendor=reference[0], decision="approve")

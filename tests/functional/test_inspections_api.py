@@ -342,3 +342,19 @@ def test_vendor_users_cannot_tell_how_much_draft_work_came_before_finalisation(
     export = client.get("/inspections/export.csv?vendor=ACME").get_data(as_text=True)
     row = next(csv.DictReader(io.StringIO(export)))
     assert row["created_at"] == row["finalised_at"]
+
+
+def test_an_inspection_finalised_at_creation_is_not_finalised_before_it_was_created(
+    api_client, world
+):
+    api = api_client(world["inspector"])
+    created = api.post(URL, json=verdict(world["decisions"][1], status="final")).get_json()
+    assert created["status"] == "final"
+    assert created["finalised_at"] == created["created_at"]
+
+    drafted = api.post(URL, json=verdict(world["decisions"][0])).get_json()
+    final = api.patch(
+        f"{URL}/{drafted['id']}",
+        json={"version": 1, "status": "final", "answers": inspections.all_yes()},
+    ).get_json()
+    assert final["finalised_at"] >= final["created_at"]

@@ -197,15 +197,64 @@ def test_save_draft_then_continue_it_from_the_queue(client, auth, world):
 
     queue = _text(client.get("/sampling/queue"))
     row = re.search(rf"#{ref(item)}</td>.*?</tr>", queue)
-    assert row is not None and "Continue draft" in row.group(0)
+    assert row is not None and ">Continue</a>" in row.group(0)
     others = [i for i in world["items"] if i.id != item.id]
     for other in others:
         row = re.search(rf"#{ref(other)}</td>.*?</tr>", queue)
-        assert row is not None and "Continue draft" not in row.group(0)
+        assert row is not None and ">Start</a>" in row.group(0)
+        assert "Continue" not in row.group(0)
     # The queue's link for the draft leads to the draft.
     again = client.get(f"/inspections/items/{ref(item)}")
     assert again.status_code == 302
     assert again.headers["Location"].endswith(f"/inspections/{ref(inspection)}/edit")
+
+
+def _progress(page: str) -> tuple[str, str]:
+    """The inspect page's queue progress: its text, and its bar's tag."""
+    block = re.search(r"<div class=\"card mb-3\" data-queue-progress>.*?</progress>", page, re.S)
+    assert block is not None, "no queue progress on the page"
+    bar = re.search(r"<progress [^>]*>", block.group(0)).group(0)
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", block.group(0))).strip()
+    return text, bar
+
+
+def test_the_inspect_page_shows_where_the_item_stands_in_the_queue(client, auth, world):
+    auth.login(world["inspector"])
+    items, decisions, sample = world["items"], world["decisions"], world["sample"]
+    page = client.get(f"/inspections/items/{ref(items[0])}").get_data(as_text=True)
+    text, bar = _progress(page)
+    assert f"Item 1 of 3 of your items in sample #{ref(sample)} · ACME" in text
+    assert "0 inspected · 2 more in your queue after this one" in text
+    assert 'value="0" max="3"' in bar and "style=" not in bar
+
+    client.post(f"/inspections/items/{ref(items[0])}", data=verdict(world, decisions[0]))
+    text, bar = _progress(client.get(f"/inspections/items/{ref(items[1])}").get_data(as_text=True))
+    assert "Item 2 of 3 of your items" in text
+    assert "1 inspected · 1 more in your queue after this one" in text
+    assert 'value="1" max="3"' in bar
+
+    # A draft of the last item keeps its place: item 3 of 3.
+    data = verdict(world, decisions[2], action="save")
+    draft = client.post(f"/inspections/items/{ref(items[2])}", data=data)
+    text, bar = _progress(client.get(draft.headers["Location"]).get_data(as_text=True))
+    assert "Item 3 of 3 of your items" in text and 'value="1" max="3"' in bar
+
+
+def test_a_lead_on_someone_elses_item_sees_whose_queue_it_is(client, login_as, world):
+    login_as("qa_lead")
+    page = client.get(f"/inspections/items/{ref(world['items'][1])}").get_data(as_text=True)
+    text, _ = _progress(page)
+    assert "Item 2 of 3 of Ines Inspector\u2019s items" in text
+    assert "more in this queue after this one" in text
+
+
+def test_a_hand_picked_decision_shows_no_queue_progress(client, login_as, world):
+    login_as("qa_lead")
+    decision = inspections.decision(world["vendor"], decided=datetime(2026, 3, 20, tzinfo=UTC))
+    db.session.commit()
+    page = client.get(f"/inspections/decisions/{ref(decision)}").get_data(as_text=True)
+    assert "Inspect " + decision.external_id in page
+    assert "data-queue-progress" not in page
 
 
 def test_finalising_with_a_question_unanswered_is_refused_and_stores_nothing(client, auth, world):
@@ -263,7 +312,7 @@ def test_finalise_and_next_walks_the_queue_and_the_last_goes_to_the_inspection(c
     assert response.headers["Location"].endswith(f"/inspections/{ref(last)}")
     assert [item_status(i) for i in items] == ["inspected"] * 3
     queue = _text(client.get("/sampling/queue"))
-    assert "Nothing pending in this queue." in queue
+    assert "No items are waiting for you." in queue
     detail = client.get(f"/inspections/{ref(last)}").get_data(as_text=True)
     assert '<span class="badge text-bg-success">final</span>' in detail
     assert '<span class="badge text-bg-success">Correct</span>' in detail
@@ -847,6 +896,9 @@ def test_vendor_users_see_only_their_final_inspections_under_pseudonyms(
     assert listed_ids(client.get("/inspections/?vendor=ACME")) == {
         i.id for i in published["finals"]
     }
+    # One vendor and final inspections only: no column that says the same on every row.
+    headers = re.findall(r'<th scope="col"[^>]*>([^<]+)</th>', page)
+    assert "Vendor" not in headers and "Status" not in headers and "Inspector" in headers
 
 
 def test_vendor_users_see_the_history_from_finalisation_on_under_pseudonyms(
@@ -918,6 +970,8 @@ def test_qa_see_drafts_names_and_every_vendor(client, login_as, world, published
     assert listed_ids(response) == everything
     page = _text(response)
     assert "Ines Inspector" in page
+    headers = re.findall(r'<th scope="col"[^>]*>([^<]+)</th>', page)
+    assert "Vendor" in headers and "Status" in headers
     assert client.get(f"/inspections/{ref(published['draft'])}").status_code == 200
 
 

@@ -12,7 +12,7 @@ from app.extensions import db
 from app.models import AuditEvent, Sample, SampleItem, SamplingPlan
 from app.sampling import services
 from tests.builders.sampling import MARCH, draw, items_of, make_population
-from tests.factories import UserFactory, VendorFactory
+from tests.factories import InspectionFactory, UserFactory, VendorFactory
 from tests.refs import ref
 
 DRAW = {
@@ -314,3 +314,110 @@ def test_my_queue_and_a_leads_view_of_anyones_queue(client, login_as, auth, vend
     assert "Queue of Queue Owner" in page and all(shows(page, i) for i in mine)
     assert client.get("/sampling/queue?inspector=99999").status_code == 404
     assert db.session.scalar(sa.select(sa.func.count()).select_from(SampleItem)) == 4
+
+
+def test_the_queue_offers_start_and_continue_with_progress_per_sample(
+    client, login_as, auth, vendor
+):
+    me = UserFactory(role="qa_inspector", name="Queue Owner")
+    begun = draw(vendor, size=3, inspectors=[me])
+    untouched = draw(vendor, size=2, seed="second", inspectors=[me])
+    done, drafted, waiting = items_of(begun)
+    done.status = "inspected"
+    InspectionFactory(decision=drafted.decision, sample_item=drafted, inspector=me)
+    db.session.commit()
+
+    auth.login(me)
+    page = client.get("/sampling/queue").get_data(as_text=True)
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
+    assert "1 of 5 inspected · 1 draft · 4 to go" in text
+    assert "1 of 3 inspected · 1 draft" in text and "0 of 2 inspected" in text
+    assert '<progress class="qa-progress" value="1" max="3"' in page
+    assert '<progress class="qa-progress" value="0" max="2"' in page
+    # A partly worked sample continues with its draft; an untouched one starts.
+    continuing = (
+        rf'href="/inspections/items/{ref(drafted)}" aria-label="Continue sample #{ref(begun)}"'
+    )
+    assert re.search(continuing, page)
+    first = items_of(untouched)[0]
+    starting = (
+        rf'href="/inspections/items/{ref(first)}" aria-label="Start sample #{ref(untouched)}"'
+    )
+    assert re.search(starting, page)
+    # The page's own button goes on where the queue does: the oldest sample's draft.
+    assert f'href="/inspections/items/{ref(drafted)}" aria-label="Continue my queue"' in page
+    # Item by item: Continue for the draft, Start for the others.
+    rows = {
+        ref(i): r
+        for i in (drafted, waiting, first)
+        for r in re.findall(rf"#{ref(i)}</td>.*?</tr>", page, re.S)
+    }
+    assert ">Continue</a>" in rows[ref(drafted)]
+    assert ">Start</a>" in rows[ref(waiting)] and ">Start</a>" in rows[ref(first)]
+    assert f"<td>#{ref(done)}</td>" not in page  # inspected: off the queue
+
+    # A lead looking at the queue sees the progress, but starts nothing in its name.
+    auth.logout()
+    login_as("qa_lead")
+    page = client.get(f"/sampling/queue?inspector={me.id}").get_data(as_text=True)
+    assert '<progress class="qa-progress" value="1" max="3"' in page
+    assert 'aria-label="Start sample' not in page and "Continue sample" not in page
+
+
+def test_an_empty_queue_says_where_work_comes_from(client, login_as):
+    login_as("qa_inspector")
+    page = _text(client.get("/sampling/queue"))
+    assert "No items are waiting for you." in page
+    assert "qa-progress" not in page
+
+
+@pytest.mark.parametrize("role", ["vendor_lead", "vendor_viewer"])
+def test_vendor_users_get_no_vendor_choice_on_the_samples_list(client, login_as, vendor, role):
+    login_as(role, vendor=vendor)
+    page = client.get("/sampling/").get_data(as_text=True)
+    assert re.search(r'<select[^>]*name="vendor"', page) is None
+    assert "All vendors" not in page
+
+
+def test_staff_choose_the_vendor_of_the_samples_list(client, login_as, vendor):
+    login_as("qa_lead")
+    page = client.get("/sampling/").get_data(as_text=True)
+    assert re.search(r'<select[^>]*name="vendor"', page) is not None
+    assert "All vendors" in page
+
+
+def _checkboxes(page: str, name: str) -> dict[str, str]:
+    """value -> label text of the checkboxes called `name`."""
+    found = {}
+    for box in re.finditer(r'<input[^>]*type="checkbox"[^>]*>', page):
+        tag = box.group(0)
+        if f'name="{name}"' not in tag:
+            continue
+        value = re.search(r'value="([^"]*)"', tag).group(1)
+        box_id = re.search(r'id="([^"]*)"', tag).group(1)
+        label = re.search(rf'<label[^>]*for="{box_id}"[^>]*>([^<]*)</label>', page).group(1)
+        found[value] = label.strip()
+    return found
+
+
+def test_inspectors_are_picked_with_checkboxes_not_a_ctrl_click_list(client, login_as, vendor):
+    login_as("qa_lead")
+    one = UserFactory(role="qa_inspector", name="Ines Inspector")
+    two = UserFactory(role="qa_inspector", name="Omar Okafor")
+    sample = draw(vendor, size=4)
+    for path in ("/sampling/draw", "/sampling/plans/new", f"/sampling/{ref(sample)}"):
+        page = client.get(path).get_data(as_text=True)
+        assert "<select" not in page.split('name="inspectors"')[0][-300:], path
+        boxes = _checkboxes(page, "inspectors")
+        assert {str(one.id), str(two.id)} <= set(boxes), path
+        assert any("Omar Okafor" in text for text in boxes.values()), path
+
+
+def test_cancel_sample_is_kept_apart_from_close(client, login_as, vendor):
+    login_as("qa_lead")
+    sample = draw(vendor, size=4)
+    page = client.get(f"/sampling/{ref(sample)}").get_data(as_text=True)
+    close = page.index("Close sample")
+    items_table = page.index("<table", close)
+    cancel = page.index("Cancel sample</button>")
+    assert close < items_table < cancel

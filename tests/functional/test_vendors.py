@@ -3,6 +3,8 @@ answers, what is audited, and which contract version is in force."""
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import date
 
 import pytest
@@ -477,13 +479,65 @@ def test_vendor_users_see_only_their_own_vendor(client, login_as, role):
     VendorFactory(code="THEIRS", name="Theirs Ltd")
     db.session.commit()
     login_as(role, vendor=mine)
-    listing = client.get("/vendors/?status=all").get_data(as_text=True)
-    assert "MINE" in listing and "THEIRS" not in listing
-    search = client.get("/vendors/?q=theirs&status=all").get_data(as_text=True)
-    assert "Theirs Ltd" not in search and "No vendors match" in search
+    # *My vendor* opens their vendor's page; the list (searched or not) is never offered.
+    for query in ("", "?status=all", "?q=theirs&status=all"):
+        response = client.get(f"/vendors/{query}")
+        assert response.status_code == 302
+        assert response.headers["Location"] == "/vendors/MINE"
+    page = client.get("/vendors/", follow_redirects=True).get_data(as_text=True)
+    assert "Mine Ltd" in page
+    assert "THEIRS" not in page and "Theirs Ltd" not in page
     assert client.get("/vendors/MINE").status_code == 200
     assert client.get("/vendors/THEIRS").status_code == 404
     assert client.get("/vendors/theirs").status_code == 404
+
+
+@pytest.mark.parametrize("role", ["vendor_lead", "vendor_viewer"])
+def test_my_vendor_is_their_vendors_page_with_their_team(client, login_as, make_user, role):
+    mine = VendorFactory(code="MINE", name="Mine Ltd")
+    other = VendorFactory(code="THEIRS", name="Theirs Ltd")
+    teammate = make_user("vendor_viewer", vendor=mine, name="Tess Teammate")
+    rival = make_user("vendor_lead", vendor=other, name="Rory Rival")
+    make_user("vendor_viewer", vendor=mine, name="Gone Teammate", active=False)
+    db.session.commit()
+    user = login_as(role, vendor=mine)
+    page = client.get("/vendors/", follow_redirects=True).get_data(as_text=True)
+    assert "Mine Ltd" in page
+    assert teammate.name in page and user.name in page
+    assert "Gone Teammate" not in page
+    assert rival.name not in page and rival.email not in page
+    # No way back to a list of vendors: no breadcrumb to one, no vendor choice.
+    assert 'aria-label="breadcrumb"' not in page
+    # Links to this vendor's pages, each of which opens for them.
+    for path in re.findall(r'href="(/(?:dashboards|decisions|sampling|inspections)/[^"]*)"', page):
+        response = client.get(html.unescape(path), follow_redirects=True)
+        assert response.status_code == 200, path
+
+
+@pytest.mark.parametrize("role", ["vendor_lead", "vendor_viewer"])
+def test_vendor_users_are_never_offered_a_choice_of_vendors(client, login_as, role):
+    mine = VendorFactory(code="MINE", name="Mine Ltd")
+    VendorFactory(code="THEIRS", name="Theirs Ltd")
+    db.session.commit()
+    login_as(role, vendor=mine)
+    for path in ("/", "/vendors/", "/dashboards/", "/decisions/", "/sampling/", "/inspections/"):
+        page = client.get(path, follow_redirects=True).get_data(as_text=True)
+        assert "All vendors" not in page, path
+        assert re.search(r'<select[^>]*name="vendor"', page) is None, path
+        assert "THEIRS" not in page and "Theirs Ltd" not in page, path
+
+
+def test_staff_still_get_the_vendor_list(client, login_as):
+    VendorFactory(code="MINE", name="Mine Ltd")
+    VendorFactory(code="THEIRS", name="Theirs Ltd")
+    db.session.commit()
+    login_as("qa_inspector")
+    response = client.get("/vendors/")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "Mine Ltd" in page and "Theirs Ltd" in page
+    detail = client.get("/vendors/MINE").get_data(as_text=True)
+    assert 'aria-label="breadcrumb"' in detail
 
 
 def test_seeded_vendors_and_contracts_are_audited_once(app):

@@ -7,11 +7,12 @@ import itertools
 import math
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
 from app.charts import BarRow, TrendPoint, bar_chart, safe_href, trend_chart, value_axis
-from app.charts.svg import BAND, WARNING
+from app.charts.svg import BAND, FONT_SIZE, SMALL_FONT_SIZE, WARNING, sparkline
 from app.metrics.definitions import Share
 
 NS = "{http://www.w3.org/2000/svg}"
@@ -26,8 +27,9 @@ def _svg(markup) -> ET.Element:
 
 
 def _all(root: ET.Element, tag: str, cls: str | None = None) -> list[ET.Element]:
+    """The `tag` elements under `root`, with the chart class `cls` ("row": qa-chart-row)."""
     found = root.iter(f"{NS}{tag}")
-    return [e for e in found if cls is None or cls in e.get("class", "").split()]
+    return [e for e in found if cls is None or f"qa-chart-{cls}" in e.get("class", "").split()]
 
 
 def _one(root: ET.Element, tag: str, cls: str | None = None) -> ET.Element:
@@ -194,16 +196,65 @@ def test_external_links_are_dropped(href):
     assert safe_href(href) is None
 
 
-def test_site_relative_links_drill_down():
+def _area(element: ET.Element) -> tuple[float, float, float, float]:
+    return tuple(float(element.get(a)) for a in ("x", "y", "width", "height"))
+
+
+def _inside(x: float, y: float, area: tuple[float, float, float, float]) -> bool:
+    left, top, width, height = area
+    return left <= x <= left + width and top <= y <= top + height
+
+
+def test_site_relative_links_drill_down_over_their_point_or_row():
     trend = _svg(trend_chart(_months([0.96, None], href=INTERNAL), title="Accuracy"))
     bars = _svg(bar_chart([BarRow("ACME", 0.96, 0.94, 0.97, 400, INTERNAL)], title="Vendors"))
 
-    (link,) = _all(trend, "a")
+    (link,) = _all(trend, "a")  # the month without data has nothing to open
     assert link.get("href") == INTERNAL
-    assert _all(link, "circle", "marker")
+    marker = _one(trend, "circle", "marker")
+    area = _area(_one(link, "rect", "hit"))
+    assert _inside(float(marker.get("cx")), float(marker.get("cy")), area)
     (link,) = _all(bars, "a")
     assert link.get("href") == INTERNAL
-    assert _all(link, "rect", "bar")
+    bar = _one(bars, "rect", "bar")
+    left, top, width, height = _area(bar)
+    area = _area(_one(link, "rect", "hit"))
+    assert _inside(left, top, area) and _inside(left + width, top + height, area)
+
+
+def _roles(root: ET.Element) -> list[ET.Element]:
+    return [e for e in root.iter() if e.get("role") == "img"]
+
+
+@pytest.mark.parametrize("with_links", [True, False])
+def test_no_image_holds_a_link_and_every_link_is_named(with_links):
+    """An element with role="img" is one picture to assistive technology: a link inside it
+    cannot be reached (axe: nested-interactive). The links lie over the drawing instead."""
+    href = INTERNAL if with_links else None
+    charts = [
+        trend_chart(_months([0.96, 0.95, None, 0.97], href=href), title="Trend", target=0.95),
+        bar_chart(
+            [BarRow("ACME", 0.96, 0.94, 0.97, 400, href), BarRow("Globex", 0.9, 0.85, 0.93, 99)],
+            title="Bars",
+            target=0.95,
+        ),
+    ]
+    for markup in charts:
+        root = _svg(markup)
+        images = _roles(root)
+        assert len(images) == 1
+        assert _all(images[0], "a") == []
+        links = _all(root, "a")
+        assert len(links) == (3 if with_links and "Trend" in markup else 1 if with_links else 0)
+        if with_links:
+            assert root.get("role") == "group"
+            assert root.get("aria-labelledby") == root[0].get("id")  # the title
+            assert images[0].get("aria-labelledby") == root[1].get("id")  # the description
+        else:
+            assert root.get("role") == "img"
+        for link in links:
+            assert link.get("aria-label").startswith(("ACME: 96.0%", "Jul 2026", "Aug", "Oct"))
+            assert _all(link, "title")[0].text == link.get("aria-label")
 
 
 @pytest.mark.parametrize("href", [None, "", "inspections/", "/\t/evil.example", "/a b"])
@@ -273,11 +324,11 @@ def test_charts_are_labelled_for_screen_readers_with_ids_unique_per_chart():
     ids = []
     for markup in _sample_charts():
         root = _svg(markup)
-        assert root.get("role") == "img"
-        assert root.get("width") == "100%"
-        title_id, desc_id = root.get("aria-labelledby").split()
-        assert root[0].tag == f"{NS}title" and root[0].get("id") == title_id
-        assert root[1].tag == f"{NS}desc" and root[1].get("id") == desc_id
+        (image,) = _roles(root)
+        named_by = f"{root.get('aria-labelledby')} {image.get('aria-labelledby')}".split()
+        title_id, desc_id = root[0].get("id"), root[1].get("id")
+        assert root[0].tag == f"{NS}title" and root[1].tag == f"{NS}desc"
+        assert {title_id, desc_id} <= set(named_by)
         ids += [title_id, desc_id]
     assert len(ids) == len(set(ids))
 
@@ -432,3 +483,96 @@ def test_plain_numbers_without_percent():
     assert _all(_one(root, "circle", "marker"), "title")[0].text == (
         "Oct 2026: 82.5 (95% CI 80.1\u201384.0), n = 12"
     )
+
+
+# Living inside a Bootstrap page -------------------------------------------------------
+
+
+def bootstrap_classes() -> set[str]:
+    """Every class name the Bootstrap stylesheet the pages load has a rule for."""
+    import flask_bootstrap
+
+    css = Path(flask_bootstrap.__file__).parent / "static/bootstrap5/css/bootstrap.min.css"
+    names = set(re.findall(r"\.(-?[_a-zA-Z][_a-zA-Z0-9-]*)", css.read_text(encoding="utf-8")))
+    assert {"row", "col", "table", "card", "btn", "d-none"} <= names  # read the right file
+    return names
+
+
+def chart_classes(markup) -> set[str]:
+    return {name for e in _svg(markup).iter() for name in e.get("class", "").split()}
+
+
+def test_no_chart_class_is_a_bootstrap_class():
+    """Bootstrap's `.row > *` once stretched every bar of a chart to full width: the
+    `rect` widths were right, the page drew them wrong. No chart class may be one the
+    framework styles."""
+    used = set().union(*(chart_classes(markup) for markup in _sample_charts()))
+    used |= chart_classes(bar_chart(_vendor_rows(), title="Vendors", width=340))
+    used |= chart_classes(trend_chart(_months([0.9, 0.95]), title="Narrow", width=340))
+    used |= chart_classes(sparkline(_months([0.9, None, 0.95]), title="Tile", target=0.92))
+    assert {"qa-chart", "qa-chart-row", "qa-chart-bar", "qa-chart-link"} <= used
+    assert used & bootstrap_classes() == set()
+    assert all(name.startswith("qa-chart") for name in used)
+
+
+def test_bar_lengths_are_proportional_to_the_values():
+    rows = [BarRow("LOW", 0.88, 0.82, 0.93, 135), BarRow("HIGH", 0.99, 0.96, 1.0, 135)]
+    root = _svg(bar_chart(rows, title="Vendors", target=0.95))
+
+    low, high = (float(b.get("width")) for b in _all(root, "rect", "bar"))
+    assert low < high
+    assert low / high == pytest.approx(0.88 / 0.99, abs=0.005)  # the axis starts at zero
+    (start,) = {b.get("x") for b in _all(root, "rect", "bar")}
+    assert float(start) == pytest.approx(_pixel_of(_ticks(root, "x1"), 0.0), abs=0.15)
+
+
+# One text scale, readable on a phone ---------------------------------------------------
+
+
+def test_charts_are_drawn_at_their_own_size_with_one_font_size():
+    """1 unit = 1 px: a chart is never scaled up, so text reads the same in every chart
+    (the page's CSS only lets a chart shrink to a narrower container)."""
+    for markup in [*_sample_charts(), bar_chart(_vendor_rows(), title="V", width=340)]:
+        root = _svg(markup)
+        _, _, width, height = (float(v) for v in root.get("viewBox").split())
+        assert (float(root.get("width")), float(root.get("height"))) == (width, height)
+        assert root.get("font-size") == str(FONT_SIZE)
+        sizes = {e.get("font-size") for e in root.iter() if e is not root} - {None}
+        assert sizes <= {str(SMALL_FONT_SIZE)}
+
+
+def test_a_narrow_trend_labels_every_month_and_keeps_the_target_label_clear_of_data():
+    points = [
+        TrendPoint(f"{m} 2026", 0.95, 0.93, 0.97, 100, tick=m)
+        for m in ("Jun", "Jul", "Aug", "Sep", "Oct", "Nov")
+    ]
+    root = _svg(trend_chart(points, title="Accuracy", target=0.95, width=340, height=200))
+
+    labels = _all(_one(root, "g", "x-labels"), "text")
+    assert [t.text for t in labels] == ["Jun", "Jul", "Aug", "Sep", "Oct", "Nov"]
+    xs = [float(t.get("x")) for t in labels]
+    assert min(b - a for a, b in itertools.pairwise(xs)) >= 3 * 7 + 8  # no overlap
+    # The target's label is a legend above the plot: no marker or whisker can hide it.
+    (target,) = _all(_one(root, "g", "target"), "text")
+    assert target.text == "target 95.0%"
+    plot_top = min(y for _, y in _ticks(root, "y1"))
+    assert float(target.get("y")) + FONT_SIZE / 2 < plot_top
+    assert float(target.get("x")) <= 340
+    # Markers carry the full month in their tooltip.
+    assert _all(_all(root, "circle", "marker")[0], "title")[0].text.startswith("Jun 2026:")
+
+
+def test_a_wide_trend_thins_out_long_month_labels_but_keeps_the_latest():
+    points = [TrendPoint(f"Month {i:02d} of 2026", 0.95, 0.93, 0.97, 100) for i in range(12)]
+    root = _svg(trend_chart(points, title="Accuracy", width=340))
+
+    labels = [t.text for t in _all(_one(root, "g", "x-labels"), "text")]
+    assert 1 < len(labels) < 12
+    assert labels[-1] == "Month 11 of 2026"
+
+
+def test_narrow_bars_show_the_value_without_n():
+    root = _svg(bar_chart(_vendor_rows(), title="Vendors", width=340))
+
+    values = [t.text for t in _all(root, "text", "value")]
+    assert values == ["96.2%", "93.0%", "no data", "98.5%"]

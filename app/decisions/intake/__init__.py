@@ -34,6 +34,7 @@ The package, by responsibility:
 """
 
 from app.decisions.intake.fields import (
+    FIELD_HELP,
     FIELDS,
     MAX_API_ROWS,
     MAX_CONTEXT_BYTES,
@@ -48,6 +49,7 @@ from app.decisions.intake.reader import iter_csv, open_csv
 __all__ = [
     "DEFAULT_ERROR_CAP",
     "FIELDS",
+    "FIELD_HELP",
     "MAX_API_ROWS",
     "MAX_CONTEXT_BYTES",
     "MAX_LENGTHS",
