@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 export FLASK_APP := wsgi
 
-.PHONY: run test lint format bench lock clean figures
+.PHONY: run reset test test-e2e lint format bench lock clean figures
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,28 @@ run: $(BIN)/activate
 
 test: $(BIN)/activate
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Throw the demo database (instance/portal.db) and its uploads away and build them again.
+# Only the default SQLite database: with DATABASE_URL set, drop that database yourself.
+reset: $(BIN)/activate
+	@if [ -n "$$DATABASE_URL" ]; then \
+		echo "make reset only resets instance/portal.db; DATABASE_URL is set" >&2; exit 1; fi
+	rm -f instance/portal.db instance/portal.db-wal instance/portal.db-shm
+	rm -rf instance/uploads
+	APP_ENV=development $(BIN)/flask db upgrade
+	APP_ENV=development $(BIN)/flask seed-demo
+
+# Browser tests (tests/e2e): Playwright drives Debian's chromium, installed here when it
+# is missing (never a browser download); axe-core comes from tests/e2e/package-lock.json.
+E2E := tests/e2e
+test-e2e: $(BIN)/activate $(E2E)/node_modules/.package-lock.json
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+	$(BIN)/pytest $(E2E) $(PYTEST_ARGS)
+
+$(E2E)/node_modules/.package-lock.json: $(E2E)/package.json $(E2E)/package-lock.json
+	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq npm; }
+	cd $(E2E) && npm ci --no-audit --no-fund
+	touch $@
 
 # Run the whole suite on SQLite and on PostgreSQL and put their security figures
 # (tests/figures.py) into SECURITY.md.
@@ -55,4 +77,4 @@ lock: | $(BIN)/activate
 		--output-file requirements-dev.txt requirements.in requirements-dev.in
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache $(E2E)/node_modules $(E2E)/screenshots

@@ -8,5 +8,6 @@ import one another): factories live in tests/factories.py, scenarios and helpers
 - metrics.py: the realistic vendor-month and the independent computation of its metrics;
 - sampling.py: decision populations and draws;
 - committing.py: helpers for tests that commit for real on PostgreSQL;
-- environment.py: a clean process environment for configuration tests.
+- environment.py: a clean process environment for configuration tests;
+- server.py: the portal served by gunicorn on loopback (fault and browser tests).
 """

@@ -12,11 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -29,12 +24,12 @@ from flask import Flask
 from flask_migrate import upgrade
 
 from app import create_app
-from app.config import BASE_DIR
 from app.decisions.intake import FIELDS
 from app.extensions import db
 from app.security.public_ids import internal_id
 from tests.builders.databases import own_database
-from tests.builders.environment import ENV_VARS, STRONG_AUDIT_KEY, STRONG_SECRET
+from tests.builders.environment import STRONG_SECRET
+from tests.builders.server import Server
 from tests.factories import LabelFactory, UserFactory, VendorFactory
 
 ROWS = 40_000
@@ -100,76 +95,6 @@ def _csv(rows: int) -> bytes:
         )
         writer.writerow([row.get(field, "") for field in FIELDS])
     return out.getvalue().encode()
-
-
-class Server:
-    """gunicorn serving the portal (jobs in threads: no REDIS_URL), in its own process
-    group so that SIGKILL takes the master and its worker at once."""
-
-    def __init__(self, database_url: str, upload_dir: Path, log_dir: Path):
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log_dir = log_dir
-        env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
-        env.update(
-            APP_ENV="production",
-            SECRET_KEY=STRONG_SECRET,
-            AUDIT_KEY=STRONG_AUDIT_KEY,
-            DATABASE_URL=database_url,
-            UPLOAD_DIR=str(upload_dir),
-        )
-        self.env = env
-        self.process: subprocess.Popen | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        self.starts += 1
-        log = (self.log_dir / f"server-{self.starts}.log").open("wb")
-        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-        self.process = subprocess.Popen(
-            [gunicorn, "-w", "1", "--threads", "4", "-b", f"127.0.0.1:{self.port}", "wsgi:app"],
-            cwd=BASE_DIR,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log()
-            try:
-                with urllib.request.urlopen(f"{self.base}/auth/login", timeout=2):  # noqa: S310
-                    return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.1)
-        raise AssertionError("the server did not start:\n" + self.log())
-
-    def kill(self) -> None:
-        """SIGKILL: no clean-up code of the server runs."""
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-
-    def log(self) -> str:
-        return "\n".join(
-            path.read_text(errors="replace")[-4000:] for path in sorted(self.log_dir.glob("*.log"))
-        )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _call(request: urllib.request.Request) -> tuple[int, dict]:
