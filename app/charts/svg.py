@@ -327,33 +327,7 @@ def trend_chart(
     if bars:
         parts.append(_el("g", {"fill": "none", "stroke": BAND, "stroke-width": 1.5}, *bars))
 
-    segments, current = [], []
-    for x, p in zip(xs, points, strict=True):
-        if p.value is None:
-            if current:
-                segments.append(current)
-            current = []
-        else:
-            current.append((x, y(p.value)))
-    if current:
-        segments.append(current)
-    if segments:
-        d = "".join(
-            "M" + "L".join(f"{_num(px)} {_num(py)}" for px, py in segment) for segment in segments
-        )
-        parts.append(
-            _el(
-                "path",
-                {
-                    "class": _cls("line"),
-                    "d": d,
-                    "fill": "none",
-                    "stroke": LINE,
-                    "stroke-width": 2,
-                    "stroke-linejoin": "round",
-                },
-            )
-        )
+    parts.extend(_line(xs, points, y))
 
     show_gap_text = spacing >= 48
     marks, hits = [], []
@@ -565,6 +539,28 @@ def _cls(*names: str) -> str:
     """Class names of chart parts, all prefixed: no rule of the page's CSS framework can
     match them by accident."""
     return " ".join(f"{CLASS_PREFIX}-{name}" for name in names)
+
+
+def _line(xs: list[float], points: Sequence[TrendPoint], y: Axis) -> list[Markup]:
+    """The path joining the points that have a value (a gap where one has none), or
+    nothing when none has."""
+    segments, current = [], []
+    for x, p in zip(xs, points, strict=True):
+        if p.value is None:
+            if current:
+                segments.append(current)
+            current = []
+        else:
+            current.append((x, y(p.value)))
+    if current:
+        segments.append(current)
+    if not segments:
+        return []
+    d = "".join(
+        "M" + "L".join(f"{_num(px)} {_num(py)}" for px, py in segment) for segment in segments
+    )
+    attrs = {"class": _cls("line"), "d": d, "fill": "none", "stroke": LINE, "stroke-width": 2}
+    return [_el("path", {**attrs, "stroke-linejoin": "round"})]
 
 
 def _grid_horizontal(axis: Axis, left: float, right: float) -> Markup:
@@ -833,32 +829,7 @@ def sparkline(
                 _dashed({"class": _cls("target"), "x1": left, "y1": ty, "x2": right, "y2": ty}),
             )
         )
-    segments, current = [], []
-    for x, p in zip(xs, points, strict=True):
-        if p.value is None:
-            if current:
-                segments.append(current)
-            current = []
-        else:
-            current.append((x, y(p.value)))
-    if current:
-        segments.append(current)
-    d = "".join(
-        "M" + "L".join(f"{_num(px)} {_num(py)}" for px, py in segment) for segment in segments
-    )
-    parts.append(
-        _el(
-            "path",
-            {
-                "class": _cls("line"),
-                "d": d,
-                "fill": "none",
-                "stroke": LINE,
-                "stroke-width": 2,
-                "stroke-linejoin": "round",
-            },
-        )
-    )
+    parts.extend(_line(xs, points, y))
     marks = []
     for x, p, line in zip(xs, points, lines, strict=True):
         if p.value is None:  # a hollow mark on the baseline: no data that month

@@ -26,7 +26,7 @@ from app.models import (
     User,
     Vendor,
 )
-from app.sampling.queries import period_text
+from app.sampling.queries import count_if, per_open_sample, period_text
 from app.security.scoping import inspectors, visible
 from app.tokens.queries import token_list
 
@@ -40,10 +40,6 @@ AT_RISK = (MISSED, INDISTINGUISHABLE)
 def ping() -> None:
     """Ask the database the simplest question (raises when it cannot answer)."""
     db.session.execute(sa.text("SELECT 1"))
-
-
-def _count_if(condition) -> sa.ColumnElement[int]:
-    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
 
 
 # Findings: final inspections that found an error --------------------------------------
@@ -199,32 +195,13 @@ class ReadyToClose:
 def samples_ready_to_close(user: User) -> ReadyToClose:
     """Open samples with items, none of them pending (all inspected or skipped), oldest
     first; and how much is still pending in the other open samples."""
-    open_items = (
-        visible(sa.select(SampleItem.sample_id), user, SampleItem)
-        .join(Sample, Sample.id == SampleItem.sample_id)
-        .where(Sample.state == "open")
-    )
-    stmt = (
-        open_items.add_columns(
-            Vendor.code,
-            Sample.purpose,
-            Sample.period_start,
-            Sample.period_end,
-            _count_if(SampleItem.status == "inspected"),
-            _count_if(SampleItem.status == "skipped"),
-        )
-        .join(Vendor, Vendor.id == Sample.vendor_id)
-        .group_by(
-            SampleItem.sample_id,
-            Vendor.code,
-            Sample.purpose,
-            Sample.period_start,
-            Sample.period_end,
-            Sample.created_at,
-        )
-        .having(_count_if(SampleItem.status == "pending") == 0)
-        .order_by(Sample.created_at, SampleItem.sample_id)
-    )
+    stmt = visible(
+        per_open_sample(
+            count_if(SampleItem.status == "inspected"), count_if(SampleItem.status == "skipped")
+        ),
+        user,
+        SampleItem,
+    ).having(count_if(SampleItem.status == "pending") == 0)
     ready = [ReadySample(*row) for row in db.session.execute(stmt)]
     open_samples = db.session.scalar(
         visible(sa.select(sa.func.count(Sample.id)), user, Sample).where(Sample.state == "open")
@@ -263,9 +240,9 @@ def work_in_progress() -> list[Workload]:
         sa.select(
             SampleItem.assignee_id.label("user_id"),
             sa.func.count(SampleItem.id).label("assigned"),
-            _count_if(SampleItem.status == "inspected").label("done"),
-            _count_if(SampleItem.status == "pending").label("pending"),
-            _count_if(sa.and_(SampleItem.status == "pending", has_draft)).label("drafts"),
+            count_if(SampleItem.status == "inspected").label("done"),
+            count_if(SampleItem.status == "pending").label("pending"),
+            count_if(sa.and_(SampleItem.status == "pending", has_draft)).label("drafts"),
         )
         .join(Sample, Sample.id == SampleItem.sample_id)
         .where(

@@ -319,8 +319,29 @@ class QueueProgress:
         return next(iter(self.waiting), None)
 
 
-def _count_if(condition) -> sa.ColumnElement[int]:
+def count_if(condition) -> sa.ColumnElement[int]:
+    """How many rows of the group meet `condition` (0 for none)."""
     return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+
+def per_open_sample(*counts) -> sa.Select:
+    """Sample items of open samples counted per sample, oldest sample first: each row is
+    the sample id, vendor code, purpose, period start and end, then `counts`."""
+    heading = (
+        SampleItem.sample_id,
+        Vendor.code,
+        Sample.purpose,
+        Sample.period_start,
+        Sample.period_end,
+    )
+    return (
+        sa.select(*heading, *counts)
+        .join(Sample, Sample.id == SampleItem.sample_id)
+        .join(Vendor, Vendor.id == Sample.vendor_id)
+        .where(Sample.state == "open")
+        .group_by(*heading, Sample.created_at)
+        .order_by(Sample.created_at, SampleItem.sample_id)
+    )
 
 
 def queue_progress(user: User) -> QueueProgress:
@@ -328,21 +349,14 @@ def queue_progress(user: User) -> QueueProgress:
     draft = aliased(Inspection)
     has_draft = draft.id.is_not(None)
     stmt = (
-        sa.select(
-            SampleItem.sample_id,
-            Vendor.code,
-            Sample.purpose,
-            Sample.period_start,
-            Sample.period_end,
+        per_open_sample(
             sa.func.count(SampleItem.id),
-            _count_if(SampleItem.status == "inspected"),
-            _count_if(SampleItem.status == "pending"),
+            count_if(SampleItem.status == "inspected"),
+            count_if(SampleItem.status == "pending"),
             sa.func.count(draft.id),
             sa.func.min(sa.case((has_draft, SampleItem.id))),
             sa.func.min(sa.case((SampleItem.status == "pending", SampleItem.id))),
         )
-        .join(Sample, Sample.id == SampleItem.sample_id)
-        .join(Vendor, Vendor.id == Sample.vendor_id)
         .outerjoin(
             draft,
             sa.and_(
@@ -351,20 +365,7 @@ def queue_progress(user: User) -> QueueProgress:
                 SampleItem.status == "pending",
             ),
         )
-        .where(
-            Sample.state == "open",
-            SampleItem.assignee_id == user.id,
-            SampleItem.status != "skipped",
-        )
-        .group_by(
-            SampleItem.sample_id,
-            Vendor.code,
-            Sample.purpose,
-            Sample.period_start,
-            Sample.period_end,
-            Sample.created_at,
-        )
-        .order_by(Sample.created_at, SampleItem.sample_id)
+        .where(SampleItem.assignee_id == user.id, SampleItem.status != "skipped")
     )
     return QueueProgress([QueueSample(*row) for row in db.session.execute(stmt)])
 
@@ -393,8 +394,8 @@ def item_progress(item: SampleItem) -> ItemProgress:
     total, position, done = db.session.execute(
         sa.select(
             sa.func.count(SampleItem.id),
-            _count_if(SampleItem.id <= item.id),
-            _count_if(SampleItem.status == "inspected"),
+            count_if(SampleItem.id <= item.id),
+            count_if(SampleItem.status == "inspected"),
         ).where(*conditions)
     ).one()
     left = 0
