@@ -110,3 +110,8 @@ def between(first: date, last: date, limit: int | None = None) -> list[date]:
 def label(month: date | None) -> str:
     """`YYYY-MM`, or a dash for no month."""
     return month.strftime("%Y-%m") if month else "—"
+
+
+def name(month: date | None) -> str:
+    """The month in words, `November 2026`, or a dash for no month."""
+    return month.strftime("%B %Y") if month else "—"

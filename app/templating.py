@@ -104,6 +104,7 @@ def url_with(**changes) -> str:
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["month"] = months.label
+    app.jinja_env.filters["month_name"] = months.name
     app.jinja_env.filters["percent"] = percent
     app.jinja_env.filters["ref"] = ref
     app.jinja_env.globals.update(

@@ -10,6 +10,7 @@ from datetime import date
 
 from markupsafe import Markup
 
+from app import months
 from app.charts import BarRow, TrendPoint, bar_chart, trend_chart
 from app.metrics.definitions import Share, floor_status
 from app.metrics.queries import Figures, Targets
@@ -45,8 +46,8 @@ def _tick(month: date) -> str:
 def _span(trend: dict[date, Figures]) -> str:
     first, last = min(trend), max(trend)
     if first.year == last.year:
-        return f"{first:%B}{EN_DASH}{last:%B %Y}"
-    return f"{first:%B %Y}{EN_DASH}{last:%B %Y}"
+        return f"{first:%B}{EN_DASH}{months.name(last)}"
+    return f"{months.name(first)}{EN_DASH}{months.name(last)}"
 
 
 def overview_chart(rows: list, month: date, href: Callable[[str], str]) -> Chart:
@@ -61,7 +62,7 @@ def overview_chart(rows: list, month: date, href: Callable[[str], str]) -> Chart
         )
         for row in rows
     ]
-    title = f"Overall accuracy by vendor, {month:%B %Y}"
+    title = f"Overall accuracy by vendor, {months.name(month)}"
     return Chart(
         title=title,
         note="Orange: the vendor missed its target (its whole range is below it). "
@@ -133,7 +134,7 @@ def area_chart(
         for row in metrics["breakdowns"]["policy_area"]
     ]
     title = "Overall accuracy by policy area"
-    svg_title = f"{code}: overall accuracy by policy area, {month:%B %Y}"
+    svg_title = f"{code}: overall accuracy by policy area, {months.name(month)}"
     note = "Orange: below the target even at the top of its likely range."
     if targets.accuracy_target is not None:
         note += " Dashed line: the contract target."

@@ -58,7 +58,7 @@ def _month_arg() -> tuple[date, str | None]:
     try:
         return months.parse(text, latest=months.current()), None
     except ValueError as err:
-        return default, f"{err} Showing {default:%B %Y}."
+        return default, f"{err} Showing {months.name(default)}."
 
 
 def _month_choices(chosen: date) -> list[date]:

@@ -230,7 +230,7 @@ def explain(f: Filters, user: User, total: int) -> Explanation | None:
     if f.vendor is not None:
         scope.append(f.vendor.code)
     if f.month is not None:
-        scope.append(f"{f.month:%B %Y}")
+        scope.append(f"{months.name(f.month)}")
     if f.policy_area:
         scope.append(POLICY_AREA_NAMES.get(f.policy_area, f.policy_area))
     for name in TEXT_FILTERS:
@@ -262,7 +262,7 @@ def explain(f: Filters, user: User, total: int) -> Explanation | None:
     purpose = {"contract": " of contract samples", "targeted": " of targeted samples"}
     kinds = status + purpose.get(f.purpose, "")
     if f.month is not None:
-        kinds += f", decisions made in {f.month:%B %Y} (UTC)"
+        kinds += f", decisions made in {months.name(f.month)} (UTC)"
     return Explanation(
         scope=scope,
         counts=counts,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from app import months
 from app.charts.svg import TrendPoint, sparkline
 from app.main import queries
 from app.models import User
@@ -83,7 +84,7 @@ def _vendor_months(user: User) -> dict | None:
     first, last = found.closed[0].month, found.closed[-1].month
     chart = sparkline(
         [TrendPoint.from_share(f"{m.month:%b %Y}", m.accuracy) for m in found.closed],
-        title=f"{vendor.code}: overall accuracy, {first:%B %Y} to {last:%B %Y}",
+        title=f"{vendor.code}: overall accuracy, {months.name(first)} to {months.name(last)}",
         target=found.last_closed.targets.accuracy_target,
         id="home-accuracy-sparkline",
     )

@@ -249,7 +249,7 @@ def period_text(start: date, end: date) -> str:
     """A sample's period in words: "November 2026" for a whole calendar month, else
     "2026-11-03 to 2026-11-09"."""
     if start.day == 1 and end == months.last_day(start):
-        return f"{start:%B %Y}"
+        return f"{months.name(start)}"
     return f"{start:%Y-%m-%d} to {end:%Y-%m-%d}"
 
 
